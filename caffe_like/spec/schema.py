@@ -63,10 +63,14 @@ class EnumType:
     Values of enum fields are the *names* (plain strings), as they appear in prototxt and YAML.
     """
 
-    def __init__(self, name: str, **values: int) -> None:
+    def __init__(self, name: str, extension_values: tuple[str, ...] = (), **values: int) -> None:
         self.name = name
         self.values = dict(values)
         self.names = {number: key for key, number in values.items()}
+        if not set(extension_values) <= set(values):
+            raise ValueError(f"{name}: extension values {extension_values} are not among its values")
+        #: values that BVLC caffe.proto lacks (caffe_like extensions)
+        self.extension_values = frozenset(extension_values)
 
     def __contains__(self, name: object) -> bool:
         return name in self.values
@@ -115,32 +119,36 @@ def scalar(number: int, ptype: str, default: Any, doc: str, *, extension: bool =
     )
 
 
-def enum(number: int, enum_type: EnumType, default: str, doc: str, *, extension: bool = False) -> Any:
+def enum(number: int, enum_type: EnumType, default: str, doc: str, *, extension: bool = False,
+         required: bool = False) -> Any:
     """A singular enum field; ``default`` is an enum name."""
     assert default in enum_type, (default, enum_type)
     return dataclasses.field(
         default=default,
         metadata=_meta(dict(number=number, ptype="enum", repeated=False, default=default, doc=doc,
-                            enum=enum_type, extension=extension)),
+                            enum=enum_type, extension=extension, required=required)),
     )
 
 
-def message(number: int, cls: Any, doc: str, *, extension: bool = False) -> Any:
+def message(number: int, cls: Any, doc: str, *, extension: bool = False, required: bool = False) -> Any:
     """A singular message field; None until given. ``cls`` may be a lambda for forward references."""
     return dataclasses.field(
         default=None,
         metadata=_meta(dict(number=number, ptype="message", repeated=False, default=None, doc=doc,
-                            message=cls, extension=extension)),
+                            message=cls, extension=extension, required=required)),
     )
 
 
 def repeated(number: int, ptype: str, doc: str, *, enum_type: EnumType | None = None,
-             message_cls: Any = None, extension: bool = False, packed: bool = False) -> Any:
-    """A repeated field (a list). ``ptype`` is a scalar type, ``"enum"`` or ``"message"``."""
+             message_cls: Any = None, extension: bool = False, packed: bool = False,
+             required: bool = False) -> Any:
+    """A repeated field (a list). ``ptype`` is a scalar type, ``"enum"`` or ``"message"``;
+    ``required`` means at least one value must be given."""
     return dataclasses.field(
         default_factory=list,
         metadata=_meta(dict(number=number, ptype=ptype, repeated=True, default=None, doc=doc,
-                            enum=enum_type, message=message_cls, extension=extension, packed=packed)),
+                            enum=enum_type, message=message_cls, extension=extension, packed=packed,
+                            required=required)),
     )
 
 
@@ -297,6 +305,10 @@ def _convert_scalar(info: FieldInfo, leaf: Leaf, owner: str, numbers_as_strings:
         raise bad("true or false")
     if ptype in ("string", "bytes"):
         if kind == "str":
+            if ptype == "bytes":
+                if isinstance(value, bytes):
+                    return value
+                return value.encode("latin-1") if max(map(ord, value), default=0) < 256 else value.encode()
             return value if isinstance(value, str) else value.decode("latin-1")
         if kind == "int" and numbers_as_strings:
             return str(value)  # YAML: `top: 1` means the blob named "1"
