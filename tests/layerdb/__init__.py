@@ -1,0 +1,1 @@
+"""Per-family LayerInfo declarations, collected by tests/layer_db.py."""
