@@ -80,7 +80,7 @@ class CaffeLikeError(Exception):
             text += f"\n  fix: {self.fix}"
         return text
 
-    def located(self, **where) -> "CaffeLikeError":
+    def located(self, **where) -> CaffeLikeError:
         """Return this error with missing location fields (file, line, column, layer, ...) filled in."""
         for key, value in where.items():
             if getattr(self, key, None) is None and value is not None:

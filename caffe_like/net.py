@@ -185,7 +185,7 @@ class Net(nn.Module):
                     **where,
                     fix="remove the param blocks; caffe_like (like BVLC Caffe) freezes them itself",
                 )
-            specs = [ParamSpec(lr_mult=0.0, decay_mult=0.0) for _ in range(n_blobs)]
+            specs = [ParamSpec(lr_mult=0.0) for _ in range(n_blobs)]
         if len(specs) > n_blobs:
             raise SpecError(f"{len(specs)} param blocks are given but the layer has {n_blobs} blob(s)",
                             **where, fix=f"give at most {n_blobs} param blocks")
@@ -219,7 +219,9 @@ class Net(nn.Module):
                                        spec_layer.name, index, pspec.name)
             if not layer.FROZEN_BLOBS:
                 blob.requires_grad_(learnable.lr_mult != 0 or self.force_backward)
-                self._learnable.append(learnable)
+            # Caffe's learnable_params_ holds every owner blob, frozen statistics and lr_mult 0 ones too
+            # (their update is 0); keeping them keeps .solverstate history in Caffe's order.
+            self._learnable.append(learnable)
             if pspec.name:
                 owners[pspec.name] = (blob, learnable, has(pspec, "lr_mult"), spec_layer.name)
 
@@ -286,17 +288,32 @@ class Net(nn.Module):
     # -- parameters --------------------------------------------------------------------------------
 
     @property
-    def params(self) -> "OrderedDict[str, list[nn.Parameter]]":
+    def params(self) -> OrderedDict[str, list[nn.Parameter]]:
         """{layer name: its blobs in Caffe's order}, for layers that have blobs (as pycaffe)."""
         return OrderedDict((name, list(layer.blobs)) for name, layer in zip(self.layer_names, self.layers)
                            if len(layer.blobs))
 
-    def layer_dict(self) -> "OrderedDict[str, Layer]":
+    def layer_dict(self) -> OrderedDict[str, Layer]:
         return OrderedDict(zip(self.layer_names, self.layers))
 
     def learnable_params(self) -> list[LearnableParam]:
-        """The blobs a solver updates (owners only, BatchNorm statistics excluded), in net order."""
+        """Caffe's ``learnable_params``: every owner blob (sharers excluded) in net order, including
+        lr_mult 0 blobs and BatchNorm's statistics, whose update is 0 (the solver may skip them)."""
         return list(self._learnable)
+
+    # -- layer state beyond blobs (e.g. L-Softmax's iteration counter), for solver snapshots --------
+
+    def extra_states(self) -> dict[str, object]:
+        """{layer name: state} for layers that define ``get_extra_state`` (torch's hook)."""
+        return {name: layer.get_extra_state() for name, layer in zip(self.layer_names, self.layers)
+                if type(layer).get_extra_state is not nn.Module.get_extra_state}
+
+    def load_extra_states(self, states: dict[str, object]) -> None:
+        """Restore what :meth:`extra_states` returned (layers absent from the net are ignored)."""
+        layers = self.layer_dict()
+        for name, state in states.items():
+            if name in layers:
+                layers[name].set_extra_state(state)
 
     # -- weights -----------------------------------------------------------------------------------
 

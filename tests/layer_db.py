@@ -12,8 +12,8 @@ Adding a layer means adding one entry; a registered layer without one fails ``te
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -141,4 +141,18 @@ def collect() -> list[LayerInfo]:
 #: the family modules under tests/layerdb, each with a list INFOS
 FAMILIES = (
     "basic",
+    "convolution",
+    "pooling",
+    "lrn",
+    "neuron",
+    "dropout",
+    "batch_norm",
+    "scale_bias",
+    "softmax",
+    "eltwise",
+    "shape",
+    "argmax_reduction",
+    "accuracy",
+    "dummy_data",
+    "losses",
 )

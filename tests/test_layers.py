@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import zlib
 
+import layer_db
 import numpy as np
 import pytest
 import torch
 
-import layer_db
 from caffe_like.layers.registry import LAYERS
 
 LAYER_DB = layer_db.collect()

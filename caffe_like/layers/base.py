@@ -22,7 +22,8 @@ trains (BatchNorm's) are Parameters with ``requires_grad=False``.
 
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from torch import nn
@@ -32,7 +33,7 @@ from ..fillers import fill
 from ..spec.params import FillerParameter, LayerParameter
 from ..spec.schema import UNKNOWN_BLOCKS, Message, bind, get_or_default
 
-__all__ = ["Layer", "BuildContext", "Shape"]
+__all__ = ["Layer", "BuildContext", "Shape", "canonical_axis"]
 
 Shape = tuple[int, ...]
 
@@ -141,3 +142,10 @@ class Layer(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.layer_name!r}, phase={self.phase}"
+
+
+def canonical_axis(axis: int, n_axes: int, layer: Layer, what: str = "axis") -> int:
+    """Caffe's CanonicalAxisIndex: a negative axis counts from the end; out of range is an error."""
+    if not -n_axes <= axis < n_axes:
+        raise layer.fail(f"{what} {axis} is out of range for a blob with {n_axes} axes")
+    return axis % n_axes

@@ -12,15 +12,8 @@ import math
 
 import torch.nn.functional as F
 
-from .base import Layer
+from .base import Layer, canonical_axis
 from .registry import register_layer
-
-
-def canonical_axis(axis: int, n_axes: int, layer: Layer, what: str = "axis") -> int:
-    """Caffe's CanonicalAxisIndex: a negative axis counts from the end; out of range is an error."""
-    if not -n_axes <= axis < n_axes:
-        raise layer.fail(f"{what} {axis} is out of range for a blob with {n_axes} axes")
-    return axis % n_axes
 
 
 @register_layer

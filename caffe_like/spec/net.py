@@ -79,7 +79,7 @@ class NetSpec:
     # -- loading -----------------------------------------------------------------------------------
 
     @classmethod
-    def load(cls, source, *, validate: bool = True, check_types: bool = True) -> "NetSpec":
+    def load(cls, source, *, validate: bool = True, check_types: bool = True) -> NetSpec:
         """Load a net from a path (.prototxt/.yaml), a dict, a NetParameter or a NetSpec."""
         if isinstance(source, NetSpec):
             spec = source
@@ -94,7 +94,7 @@ class NetSpec:
 
     @classmethod
     def from_text(cls, text: str, *, yaml_syntax: bool = False, file: str | None = None,
-                  validate: bool = True, check_types: bool = True) -> "NetSpec":
+                  validate: bool = True, check_types: bool = True) -> NetSpec:
         """Parse prototxt (default) or YAML text."""
         tree = tree_from_text(text, yaml_syntax=yaml_syntax, file=file)
         spec = cls.from_tree(tree, file=file, numbers_as_strings=yaml_syntax)
@@ -103,7 +103,7 @@ class NetSpec:
         return spec
 
     @classmethod
-    def from_tree(cls, tree: Node, *, file: str | None, numbers_as_strings: bool) -> "NetSpec":
+    def from_tree(cls, tree: Node, *, file: str | None, numbers_as_strings: bool) -> NetSpec:
         from .upgrade import upgrade_net
 
         tree, notes = upgrade_net(tree, file=file)
@@ -154,7 +154,7 @@ class NetSpec:
             state.stage = list(state.stage) + [s for s in stages if s not in state.stage]
         return state
 
-    def filter(self, state: NetState | str | None = None) -> "NetSpec":
+    def filter(self, state: NetState | str | None = None) -> NetSpec:
         """The net with only the layers whose include/exclude rules admit ``state`` (a NetState or a
         phase name), as ``Net::FilterNet``; the result's ``state`` is that state."""
         if not isinstance(state, NetState):

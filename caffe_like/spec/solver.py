@@ -59,7 +59,7 @@ class SolverSpec:
         self.notes = list(notes or [])
 
     @classmethod
-    def load(cls, source, *, validate: bool = True) -> "SolverSpec":
+    def load(cls, source, *, validate: bool = True) -> SolverSpec:
         """Load from a path (.prototxt/.yaml), a dict, a SolverParameter or a SolverSpec."""
         if isinstance(source, SolverSpec):
             spec = source
@@ -74,7 +74,7 @@ class SolverSpec:
 
     @classmethod
     def from_text(cls, text: str, *, yaml_syntax: bool = False, file: str | None = None,
-                  validate: bool = True) -> "SolverSpec":
+                  validate: bool = True) -> SolverSpec:
         tree = tree_from_text(text, yaml_syntax=yaml_syntax, file=file)
         spec = cls.from_tree(tree, file=file, numbers_as_strings=yaml_syntax)
         if validate:
@@ -82,7 +82,7 @@ class SolverSpec:
         return spec
 
     @classmethod
-    def from_tree(cls, tree: Node, *, file: str | None, numbers_as_strings: bool) -> "SolverSpec":
+    def from_tree(cls, tree: Node, *, file: str | None, numbers_as_strings: bool) -> SolverSpec:
         from .upgrade import upgrade_solver
 
         tree, notes = upgrade_solver(tree, file=file)

@@ -16,8 +16,8 @@ Leaf kinds:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Iterator, Union
 
 __all__ = ["Pos", "Leaf", "Node", "Entry", "Value", "NOWHERE", "node_from_plain"]
 
@@ -60,7 +60,7 @@ class Entry:
     """One ``key: value`` pair of a :class:`Node`; ``pos`` is the position of the key."""
 
     key: str
-    value: "Value"
+    value: Value
     pos: Pos = NOWHERE
 
 
@@ -71,10 +71,10 @@ class Node:
     entries: list[Entry] = field(default_factory=list)
     pos: Pos = NOWHERE
 
-    def add(self, key: str, value: "Value", pos: Pos = NOWHERE) -> None:
+    def add(self, key: str, value: Value, pos: Pos = NOWHERE) -> None:
         self.entries.append(Entry(key, value, pos))
 
-    def get_all(self, key: str) -> list["Value"]:
+    def get_all(self, key: str) -> list[Value]:
         return [e.value for e in self.entries if e.key == key]
 
     def first(self, key: str):
@@ -97,7 +97,7 @@ class Node:
         return any(e.key == key for e in self.entries)
 
 
-Value = Union[Leaf, Node]
+Value = Leaf | Node
 
 
 def _leaf_from_python(value: object, pos: Pos) -> Leaf:
