@@ -15,6 +15,7 @@ from there.  Inline ``net_param`` is not upgraded from legacy syntax, as in Caff
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 from ..errors import SpecError, did_you_mean
@@ -218,8 +219,23 @@ class SolverSpec:
 
         return format_text(to_node(self.param))
 
+    def rebased(self, folder: str | Path) -> SolverSpec:
+        """A copy whose relative paths (net, train_net, test_net, snapshot_prefix) point to the same
+        files when the solver is written into ``folder``."""
+        param = copy.deepcopy(self.param)
+        target = Path(folder).resolve()
+        for field in ("net", "train_net", "snapshot_prefix"):
+            if has(param, field) and not Path(getattr(param, field)).is_absolute():
+                setattr(param, field, os.path.relpath(self.resolve(getattr(param, field)), target))
+        param.test_net = [v if Path(v).is_absolute() else os.path.relpath(self.resolve(v), target)
+                          for v in param.test_net]
+        return SolverSpec(param, file=str(target / "solver"), notes=self.notes)
+
     def save(self, path: str | Path) -> None:
-        text = self.to_yaml() if is_yaml_path(path) else self.to_prototxt()
+        """Write the solver as YAML or prototxt (by extension); relative paths are rebased so that they
+        still name the same files from the new location."""
+        spec = self.rebased(Path(path).resolve().parent) if self.file else self
+        text = spec.to_yaml() if is_yaml_path(path) else spec.to_prototxt()
         Path(path).write_text(text, encoding="utf-8")
 
     def __repr__(self) -> str:

@@ -22,6 +22,7 @@ from .tree import Leaf, Node, Pos
 __all__ = ["parse_yaml", "dump_yaml"]
 
 _KIND = {bool: "bool", int: "int", float: "float", str: "str"}
+_STANDARD_TAGS = {f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")}
 
 
 def _pos(mark, file: str | None) -> Pos:
@@ -33,8 +34,16 @@ class _Converter:
         self.file = file
         self.constructor = SafeConstructor()
 
+    def check_tag(self, node) -> None:
+        """Only plain data: a tag such as ``!!python/object`` is refused (safe loading)."""
+        if node.tag not in _STANDARD_TAGS:
+            raise SpecError(f"YAML tag '{node.tag}' is not allowed in a net or solver file",
+                            **_pos(node.start_mark, self.file).where(),
+                            fix="use plain values: numbers, strings, lists and mappings")
+
     def leaf(self, node: ScalarNode, key: str) -> Leaf:
         pos = _pos(node.start_mark, self.file)
+        self.check_tag(node)
         value = self.constructor.construct_object(node, deep=True)
         if value is None:
             raise SpecError(f"field '{key}' has no value", **pos.where(), fix="give it a value or remove the key")
@@ -51,6 +60,7 @@ class _Converter:
         pos = _pos(node.start_mark, self.file)
         if not isinstance(node, MappingNode):
             raise SpecError(f"{context} must be a mapping (key: value lines)", **pos.where())
+        self.check_tag(node)
         out = Node(pos=pos)
         seen: dict[str, Pos] = {}
         for key_node, value_node in node.value:
@@ -68,6 +78,8 @@ class _Converter:
                     fix="write a repeated field as a list: key: [a, b]",
                 )
             seen[key] = key_pos
+            if isinstance(value_node, SequenceNode):
+                self.check_tag(value_node)
             items = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
             for item in items:
                 if isinstance(item, MappingNode):
