@@ -18,6 +18,7 @@ from .errors import CaffeLikeError
 COMMANDS = (
     "convert",
     "summary",
+    "time",
 )
 
 
