@@ -334,8 +334,8 @@ class Net(nn.Module):
     def load_weights(self, path: str | Path) -> list[str]:
         """Copy blobs from a .caffemodel by layer name (Caffe's CopyTrainedLayersFrom).
 
-        Layers of the file that the net lacks are skipped with a warning and returned; a blob count or
-        shape mismatch is a WeightsError naming the layer, both shapes and the file.
+        Layers of the file that the net lacks are skipped and returned (with a warning when they hold
+        blobs); a blob count or shape mismatch is a WeightsError naming the layer, both shapes and the file.
         """
         from .weights import match_blobs, read_caffemodel
 
@@ -347,8 +347,11 @@ class Net(nn.Module):
             for name, arrays in matched.items():
                 for blob, array in zip(layers[name].blobs, arrays):
                     blob.copy_(torch.from_numpy(np.ascontiguousarray(array)))
-        if skipped:
-            warnings.warn(f"{path}: layers not in the net were ignored: {', '.join(skipped)}", stacklevel=2)
+        with_blobs = {layer.name for layer in model.layers if layer.blobs}
+        lost = [name for name in skipped if name in with_blobs]  # blob-less ones (Caffe's Splits) lose nothing
+        if lost:
+            warnings.warn(f"{path}: weights of layers not in the net were ignored: {', '.join(lost)}",
+                          stacklevel=2)
         return skipped
 
     # -- description -------------------------------------------------------------------------------
