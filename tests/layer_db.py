@@ -38,6 +38,7 @@ class LayerSample:
         check_grad: run torch.autograd.gradcheck on this sample (needs inputs away from kinks and ties).
         seed: seeds fillers and torch's RNG before every forward (so Dropout masks repeat).
         feeds: values for tops of the layer itself when it has no bottoms (Input), by top name.
+        grad_bottoms: the differentiable bottoms of this sample, when they differ from the entry's.
     """
 
     desc: str
@@ -50,6 +51,7 @@ class LayerSample:
     check_grad: bool = True
     seed: int = 0
     feeds: dict = field(default_factory=dict)
+    grad_bottoms: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)

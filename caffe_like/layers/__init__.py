@@ -1,10 +1,32 @@
 """caffe_like's layers: importing this package registers every built-in layer, module by module.
 
-The list below is the registry's table of contents (explicit on purpose: no globbing).
+The import list below is the registry's table of contents (explicit on purpose: no globbing).
 """
 
-from . import input, inner_product  # noqa: F401  (registration happens on import)
-from .base import BuildContext, Layer
+from . import (  # noqa: F401  (registration happens on import)
+    accuracy,
+    argmax_reduction,
+    batch_norm,
+    convolution,
+    dropout,
+    dummy_data,
+    eltwise,
+    euclidean_loss,
+    hinge_loss,
+    inner_product,
+    input,
+    lrn,
+    multinomial_logistic_loss,
+    neuron,
+    pooling,
+    scale_bias,
+    shape,
+    sigmoid_cross_entropy_loss,
+    softmax,
+    softmax_with_loss,
+)
+from .base import BuildContext, Layer, canonical_axis
 from .registry import LAYERS, get_layer_class, load_plugin, register_layer
 
-__all__ = ["Layer", "BuildContext", "LAYERS", "register_layer", "get_layer_class", "load_plugin"]
+__all__ = ["Layer", "BuildContext", "LAYERS", "canonical_axis", "register_layer", "get_layer_class",
+           "load_plugin"]
