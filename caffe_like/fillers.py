@@ -55,19 +55,21 @@ def _bilinear(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
 
 
 def fill(filler: FillerParameter | None, shape: tuple[int, ...], *, dtype: torch.dtype = torch.float32,
-         generator: torch.Generator | None = None, default_value: float = 0.0) -> torch.Tensor:
-    """A new CPU tensor of ``shape`` filled as Caffe's ``filler`` would fill it.
+         generator: torch.Generator | None = None, default_value: float = 0.0,
+         device: torch.device | str | None = None) -> torch.Tensor:
+    """A new tensor of ``shape`` filled as Caffe's ``filler`` would fill it.
 
     Args:
         filler: the FillerParameter, or None for the layer's default (constant ``default_value``).
         shape: the blob shape, e.g. (num_output, C/group, kH, kW).
         dtype: tensor dtype.
-        generator: random source (CPU), e.g. seeded from the solver's random_seed.
+        generator: random source, e.g. seeded from the solver's random_seed; it must live on ``device``.
         default_value: the constant used when ``filler`` is None (PReLU uses 0.25, Scale 1).
+        device: where to create the tensor (default CPU).
     """
     shape = tuple(int(d) for d in shape)
     if filler is None:
-        return torch.full(shape, float(default_value), dtype=dtype)
+        return torch.full(shape, float(default_value), dtype=dtype, device=device)
     kind = filler.type
     if kind not in FILLER_TYPES:
         from .errors import did_you_mean
@@ -77,7 +79,7 @@ def fill(filler: FillerParameter | None, shape: tuple[int, ...], *, dtype: torch
     if kind != "gaussian" and has(filler, "sparse") and filler.sparse != -1:
         raise SpecError(f"sparse filling is only supported by the gaussian filler, not '{kind}'",
                         fix="remove 'sparse' or use type: gaussian")
-    out = torch.empty(shape, dtype=dtype)
+    out = torch.empty(shape, dtype=dtype, device=device)
     if kind == "constant":
         return out.fill_(filler.value)
     if kind == "uniform":
@@ -88,7 +90,7 @@ def fill(filler: FillerParameter | None, shape: tuple[int, ...], *, dtype: torch
             if not shape:
                 raise SpecError("sparse gaussian filling needs a blob with at least one axis")
             keep = min(1.0, filler.sparse / shape[0])
-            mask = torch.empty(shape, dtype=dtype).bernoulli_(keep, generator=generator)
+            mask = torch.empty(shape, dtype=dtype, device=device).bernoulli_(keep, generator=generator)
             out.mul_(mask)
         return out
     if kind == "positive_unitball":
@@ -102,4 +104,4 @@ def fill(filler: FillerParameter | None, shape: tuple[int, ...], *, dtype: torch
         return out.uniform_(-bound, bound, generator=generator)
     if kind == "msra":
         return out.normal_(0.0, math.sqrt(2.0 / _scale_n(filler, shape)), generator=generator)
-    return _bilinear(shape, dtype)
+    return _bilinear(shape, dtype).to(device)

@@ -166,7 +166,7 @@ class Net(nn.Module):
                 if forced:
                     raise SpecError(
                         f"propagate_down is true for bottom {index} ('{spec_layer.bottom[index]}'), "
-                        f"but {spec_layer.type} cannot send a gradient to it (it is a label)",
+                        f"but {spec_layer.type} sends no gradient to that bottom (e.g. a label)",
                         **where,
                         fix="set propagate_down: false for that bottom",
                     )

@@ -109,7 +109,8 @@ def test_gradcheck(info, sample):
     net = layer_db.build(info.type, sample)
     layer = net.layer_dict()["L"]
     inputs = layer_db.inputs_of(sample)
-    names = [f"b{i}" for i in info.grad_bottoms]
+    grad_bottoms = sample.grad_bottoms if sample.grad_bottoms is not None else info.grad_bottoms
+    names = [f"b{i}" for i in grad_bottoms if i < len(sample.bottoms)]
     blob_names = [f"layers.{len(sample.bottoms)}.blobs.{i}" for i, b in enumerate(layer.blobs) if b.requires_grad]
     params = dict(net.named_parameters())
     leaves = [inputs[n].clone().requires_grad_(True) for n in names] + [

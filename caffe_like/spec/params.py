@@ -319,6 +319,9 @@ class DropoutParameter(Message):
     """Dropout: in TRAIN zero each value with probability dropout_ratio and scale the rest by 1/(1-ratio)."""
 
     dropout_ratio: float = scalar(1, "float", 0.5, "probability of dropping a value; default 0.5")
+    scale_train: bool = scalar(3, "bool", True, "Caffe-fork extension (not in BVLC): true scales kept values by "
+                               "1/(1-ratio) in TRAIN, false scales by (1-ratio) in TEST instead; default true",
+                               extension=True)
 
 
 @dataclass
