@@ -18,7 +18,13 @@ from .errors import CaffeLikeError
 COMMANDS = (
     "convert",
     "summary",
+    "train",
+    "test",
+    "gradcheck",
     "time",
+    "export",
+    "infer",
+    "plot",
 )
 
 

@@ -157,4 +157,5 @@ FAMILIES = (
     "accuracy",
     "dummy_data",
     "losses",
+    "paper",
 )
