@@ -285,6 +285,11 @@ class Net(nn.Module):
                                                                 device=self._anchor.device)
         return {name: blobs[name] for name in self.output_names}
 
+    @property
+    def loss_weights(self) -> dict[str, float]:
+        """{top name: loss weight} for every top with a non-zero weight in the objective."""
+        return {record.tops[index]: weight for record in self._records for index, weight in record.loss_terms}
+
     # -- parameters --------------------------------------------------------------------------------
 
     @property

@@ -25,7 +25,8 @@ import torch
 import caffe_like
 from caffe_like.layers.registry import LAYERS
 from caffe_like.spec.net import NetSpec
-from conftest import CAFFE_CASES
+
+from shared_paths import CAFFE_CASES
 
 RTOL, ATOL = 1e-4, 1e-5
 

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import zlib
 
-import layer_db
 import numpy as np
 import pytest
 import torch
 
 from caffe_like.layers.registry import LAYERS
+
+import layer_db
 
 LAYER_DB = layer_db.collect()
 

@@ -80,10 +80,10 @@ class NetSpec:
 
     @classmethod
     def load(cls, source, *, validate: bool = True, check_types: bool = True) -> NetSpec:
-        """Load a net from a path (.prototxt/.yaml), a dict, a NetParameter or a NetSpec."""
+        """Load a net from a path (.prototxt/.yaml), a dict or a NetParameter; a NetSpec is returned as is."""
         if isinstance(source, NetSpec):
-            spec = source
-        elif isinstance(source, NetParameter):
+            return source  # validated when it was made (and possibly filtered since)
+        if isinstance(source, NetParameter):
             spec = cls(source)
         else:
             tree, file, lenient = read_tree(source)
