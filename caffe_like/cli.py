@@ -22,6 +22,7 @@ COMMANDS = (
     "test",
     "gradcheck",
     "time",
+    "data",
     "export",
     "infer",
     "plot",

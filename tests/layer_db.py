@@ -158,4 +158,5 @@ FAMILIES = (
     "dummy_data",
     "losses",
     "paper",
+    "data_layers",
 )

@@ -9,6 +9,7 @@ from . import (  # noqa: F401  (registration happens on import)
     batch_norm,
     center_loss,
     convolution,
+    data_layers,
     dropout,
     dummy_data,
     eltwise,
