@@ -5,7 +5,6 @@ from __future__ import annotations
 import ast
 import io
 import json
-import os
 import struct
 import subprocess
 import sys
@@ -35,8 +34,10 @@ from caffe_like.weights import (
     write_solverstate,
 )
 
+from shared_paths import CAFFE_CASES
+
 ROOT = Path(__file__).resolve().parents[1]
-CASES = Path(os.environ.get("CAFFE_LIKE_CASES") or ROOT.parent / "shared" / "caffe_cases")
+CASES = CAFFE_CASES
 needs_cases = pytest.mark.skipif(not CASES.is_dir(), reason=f"Caffe reference cases not found at {CASES} "
                                                            "(set CAFFE_LIKE_CASES)")
 

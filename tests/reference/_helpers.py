@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -10,16 +9,15 @@ import pytest
 
 from caffe_like.reference.gradcheck import check_layer
 
+from shared_paths import CAFFE_CASES
+
 #: float64 finite differences: central step 1e-6, accept |a - n| <= 1e-7 * max(|a|, |n|, 1).  The truncation
 #: error is O(h^2) ~ 1e-12 and the rounding error O(eps |f| / h) ~ 1e-10, so 1e-7 leaves a wide margin while
 #: still catching any wrong factor or sign (Caffe's float32 tests use stepsize 1e-2, threshold 1e-2..1e-3).
 TIGHT = {"stepsize": 1e-6, "threshold": 1e-7}
 
-#: the real-Caffe cases: ../shared/caffe_cases next to the repository, or $CAFFE_LIKE_CASES.
-CASES_DIR = Path(
-    os.environ.get("CAFFE_LIKE_CASES")
-    or Path(__file__).resolve().parents[2].parent / "shared" / "caffe_cases"
-)
+#: the real-Caffe cases (tests/shared_paths.py: ../shared/caffe_cases, or $CAFFE_LIKE_CASES / $CAFFE_LIKE_SHARED).
+CASES_DIR = CAFFE_CASES
 
 
 def assert_grad(module, bottoms, params=None, blobs=(), **kwargs) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ast
 import math
-import os
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,9 @@ from caffe_like.errors import SpecError, WeightsError
 from caffe_like.spec import binary, params
 from caffe_like.spec.schema import EnumType, Message, enum, fields_of, has, message, repeated, scalar
 
-CASES = Path(os.environ.get("CAFFE_LIKE_CASES") or Path(__file__).resolve().parents[2].parent / "shared" / "caffe_cases")
+from shared_paths import CAFFE_CASES
+
+CASES = CAFFE_CASES
 needs_cases = pytest.mark.skipif(not CASES.is_dir(), reason=f"Caffe reference cases not found at {CASES} "
                                                            "(set CAFFE_LIKE_CASES)")
 
