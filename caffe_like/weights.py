@@ -55,7 +55,7 @@ from google.protobuf.message import DecodeError
 
 from .errors import DataError, WeightsError, did_you_mean
 from .spec import binary, params
-from .spec.params import BlobProto, LayerParameter, NetParameter, NetStateRule
+from .spec.params import BlobProto, Datum, LayerParameter, NetParameter, NetStateRule, SolverState
 from .spec.schema import EnumType, Message, enum, field_info, fields_of, has, message, repeated, scalar
 
 __all__ = [
@@ -205,35 +205,7 @@ class NetHeadLite(Message):
 
 
 #: number of the caffe_like extension field of SolverState that holds :attr:`SolverStateData.extra`
-SOLVERSTATE_EXTRA_FIELD = 1000
-
-
-@dataclass
-class SolverStateMessage(Message):
-    """caffe.proto's SolverState plus the caffe_like extension field 1000."""
-
-    iter: int = scalar(1, "int32", 0, "the current iteration")
-    learned_net: str = scalar(2, "string", "", "the .caffemodel written with this state")
-    history: list = repeated(3, "message", "history blobs of the solver, in Caffe's order", message_cls=BlobProto)
-    current_step: int = scalar(4, "int32", 0, "current step of the multistep lr policy")
-    caffe_like_extra: bytes = scalar(
-        SOLVERSTATE_EXTRA_FIELD, "bytes", b"",
-        "caffe_like extension: opaque state for a bit-for-bit resume (RNG states, layer counters)",
-        extension=True,
-    )
-
-
-@dataclass
-class DatumMessage(Message):
-    """caffe.proto's Datum: one image (or feature vector) and its label."""
-
-    channels: int = scalar(1, "int32", 0, "C")
-    height: int = scalar(2, "int32", 0, "H")
-    width: int = scalar(3, "int32", 0, "W")
-    data: bytes = scalar(4, "bytes", b"", "uint8 pixels, C×H×W row-major (or encoded image bytes)")
-    label: int = scalar(5, "int32", 0, "the class label")
-    float_data: list = repeated(6, "float", "float pixels, when data is empty (not packed in caffe.proto)")
-    encoded: bool = scalar(7, "bool", False, "data holds an encoded image (PNG, JPEG, ...)")
+SOLVERSTATE_EXTRA_FIELD = field_info(SolverState, "caffe_like_extra").number
 
 
 # --------------------------------------------------------------------------------------------------
@@ -975,7 +947,7 @@ def read_solverstate(path: str | os.PathLike) -> SolverStateData:
     if not data:
         raise WeightsError(f"the file is empty (0 bytes); expected {what}", file=path)
     try:
-        pb = binary.proto_class(SolverStateMessage).FromString(data)
+        pb = binary.proto_class(SolverState).FromString(data)
         history = [_blob_array(blob, f"history blob {j}")[0] for j, blob in enumerate(pb.history)]
         learned_net = pb.learned_net
     except (DecodeError, ValueError, UnicodeDecodeError) as err:
@@ -993,7 +965,7 @@ def write_solverstate(path: str | os.PathLike, state: SolverStateData) -> None:
     ``double_data`` for float64 arrays (so a float64 run resumes bit for bit).  ``extra`` goes into
     the caffe_like extension field 1000 (omitted when empty).
     """
-    pb = binary.proto_class(SolverStateMessage)()
+    pb = binary.proto_class(SolverState)()
     pb.iter = int(state.iter)
     if state.learned_net:
         pb.learned_net = str(state.learned_net)
@@ -1021,7 +993,7 @@ def encode_datum(array: np.ndarray, label: int) -> bytes:
     array = np.asarray(array)
     if array.ndim != 3:
         raise ValueError(f"a Datum holds a C×H×W array, got shape {array.shape}")
-    pb = binary.proto_class(DatumMessage)()
+    pb = binary.proto_class(Datum)()
     pb.channels, pb.height, pb.width = (int(d) for d in array.shape)
     if array.dtype == np.uint8:
         pb.data = np.ascontiguousarray(array).tobytes()
@@ -1036,7 +1008,7 @@ def encode_datum(array: np.ndarray, label: int) -> bytes:
 def encode_datum_image(image: bytes, label: int) -> bytes:
     """Encode an already compressed image (PNG/JPEG file bytes) as a Datum with ``encoded: true``,
     as ``convert_imageset --encoded`` does (no dimensions are stored)."""
-    pb = binary.proto_class(DatumMessage)()
+    pb = binary.proto_class(Datum)()
     pb.data = bytes(image)
     pb.label = int(label)
     pb.encoded = True
@@ -1076,7 +1048,7 @@ def decode_datum(data: bytes, *, decode_images: bool = True,
     :class:`~caffe_like.errors.DataError` for a corrupt record.
     """
     try:
-        pb = binary.proto_class(DatumMessage).FromString(data)
+        pb = binary.proto_class(Datum).FromString(data)
     except DecodeError as err:
         raise DataError(f"not a valid Caffe Datum record ({err})") from None
     label = int(pb.label)

@@ -26,8 +26,8 @@ from .params import (
     known_layer_types,
     layer_param_fields,
 )
-from .schema import bind, fields_of, get_or_default, has, to_node, to_plain
-from .source import is_yaml_path, read_tree, tree_from_text
+from .schema import bind, fields_of, get_or_default, has
+from .source import Definition, read_tree, tree_from_text
 from .tree import Node, Pos
 
 __all__ = ["NetSpec", "state_meets_rule", "layer_included", "PHASES"]
@@ -62,19 +62,10 @@ def layer_included(layer: LayerParameter, state: NetState) -> bool:
     return not any(state_meets_rule(state, rule) for rule in layer.exclude)
 
 
-class NetSpec:
-    """A net definition: the NetParameter, where it came from, and what the legacy upgrade changed.
+class NetSpec(Definition):
+    """A net definition: the NetParameter (``param``), its ``file``, and the upgrade's ``notes``."""
 
-    Attributes:
-        param: the NetParameter (schema dataclass).
-        file: the source file, or None for a dict/text.
-        notes: what the legacy upgrade changed (empty for current-format files).
-    """
-
-    def __init__(self, param: NetParameter, file: str | None = None, notes: list[str] | None = None) -> None:
-        self.param = param
-        self.file = file
-        self.notes = list(notes or [])
+    param: NetParameter
 
     # -- loading -----------------------------------------------------------------------------------
 
@@ -249,27 +240,6 @@ class NetSpec:
                         f"position {index}",
                     )
                 producer[top] = layer
-
-    # -- dumping -----------------------------------------------------------------------------------
-
-    def to_dict(self) -> dict:
-        """The net as nested dicts/lists (the YAML structure)."""
-        return to_plain(self.param)
-
-    def to_yaml(self) -> str:
-        from .yamlio import dump_yaml
-
-        return dump_yaml(self.to_dict())
-
-    def to_prototxt(self) -> str:
-        from .textformat import format as format_text
-
-        return format_text(to_node(self.param))
-
-    def save(self, path: str | Path) -> None:
-        """Write the net as YAML or prototxt, by the file's extension."""
-        text = self.to_yaml() if is_yaml_path(path) else self.to_prototxt()
-        Path(path).write_text(text, encoding="utf-8")
 
     def __repr__(self) -> str:
         return f"NetSpec(name={self.name!r}, layers={len(self.layers)}, file={self.file!r})"

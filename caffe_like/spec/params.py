@@ -894,6 +894,9 @@ class SolverState(Message):
     learned_net: str = scalar(2, "string", "", "the .caffemodel holding the weights of that iteration")
     history: list = repeated(3, "message", "the update rule's history blobs, in learnable-param order", message_cls=BlobProto)
     current_step: int = scalar(4, "int32", 0, "multistep policy: how many stepvalues are passed; default 0")
+    caffe_like_extra: bytes = scalar(1000, "bytes", b"", "caffe_like extension: what a bit-for-bit resume needs "
+                                     "beyond Caffe's fields (RNG states, layer counters, data positions); Caffe "
+                                     "skips it", extension=True)
 
 
 #: every message class of the schema (BVLC caffe.proto without V0/V1 layers, plus the paper's blocks)

@@ -21,8 +21,8 @@ from pathlib import Path
 from ..errors import SpecError, did_you_mean
 from .net import NetSpec
 from .params import NetParameter, NetState, SolverParameter
-from .schema import bind, has, to_node, to_plain
-from .source import is_yaml_path, read_tree, tree_from_text
+from .schema import bind, has
+from .source import Definition, read_tree, tree_from_text
 from .tree import Node
 
 __all__ = ["SolverSpec", "merge_state", "LR_POLICIES", "SOLVER_TYPES"]
@@ -51,13 +51,11 @@ def _phase_state(phase: str) -> NetState:
     return state
 
 
-class SolverSpec:
-    """A solver definition with its file; builds the NetSpecs of its train and test nets."""
+class SolverSpec(Definition):
+    """A solver definition (``param``: SolverParameter) with its file; builds the NetSpecs of its train
+    and test nets."""
 
-    def __init__(self, param: SolverParameter, file: str | None = None, notes: list[str] | None = None) -> None:
-        self.param = param
-        self.file = file
-        self.notes = list(notes or [])
+    param: SolverParameter
 
     @classmethod
     def load(cls, source, *, validate: bool = True) -> SolverSpec:
@@ -206,19 +204,6 @@ class SolverSpec:
 
     # -- dumping -----------------------------------------------------------------------------------
 
-    def to_dict(self) -> dict:
-        return to_plain(self.param)
-
-    def to_yaml(self) -> str:
-        from .yamlio import dump_yaml
-
-        return dump_yaml(self.to_dict())
-
-    def to_prototxt(self) -> str:
-        from .textformat import format as format_text
-
-        return format_text(to_node(self.param))
-
     def rebased(self, folder: str | Path) -> SolverSpec:
         """A copy whose relative paths (net, train_net, test_net, snapshot_prefix) point to the same
         files when the solver is written into ``folder``."""
@@ -235,8 +220,7 @@ class SolverSpec:
         """Write the solver as YAML or prototxt (by extension); relative paths are rebased so that they
         still name the same files from the new location."""
         spec = self.rebased(Path(path).resolve().parent) if self.file else self
-        text = spec.to_yaml() if is_yaml_path(path) else spec.to_prototxt()
-        Path(path).write_text(text, encoding="utf-8")
+        Definition.save(spec, path)
 
     def __repr__(self) -> str:
         return f"SolverSpec(type={self.param.type!r}, lr_policy={self.param.lr_policy!r}, file={self.file!r})"

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..errors import SpecError
 from .tree import Node, Pos, node_from_plain
 
-__all__ = ["is_yaml_path", "read_tree", "tree_from_text"]
+__all__ = ["is_yaml_path", "read_tree", "tree_from_text", "Definition"]
 
 YAML_SUFFIXES = (".yaml", ".yml")
 
@@ -57,3 +57,40 @@ def read_tree(source: str | Path | dict) -> tuple[Node, str | None, bool]:
         ) from None
     yaml_syntax = is_yaml_path(path)
     return tree_from_text(text, yaml_syntax=yaml_syntax, file=str(path)), str(path), yaml_syntax
+
+
+class Definition:
+    """A net or solver definition (a schema message) with the file it came from.
+
+    Attributes:
+        param: the NetParameter or SolverParameter.
+        file: the source file, or None for a dict/text.
+        notes: what the legacy upgrade changed (empty for current-format files).
+    """
+
+    def __init__(self, param, file: str | None = None, notes: list[str] | None = None) -> None:
+        self.param = param
+        self.file = file
+        self.notes = list(notes or [])
+
+    def to_dict(self) -> dict:
+        """The definition as nested dicts/lists (the YAML structure)."""
+        from .schema import to_plain
+
+        return to_plain(self.param)
+
+    def to_yaml(self) -> str:
+        from .yamlio import dump_yaml
+
+        return dump_yaml(self.to_dict())
+
+    def to_prototxt(self) -> str:
+        from .schema import to_node
+        from .textformat import format as format_text
+
+        return format_text(to_node(self.param))
+
+    def save(self, path: str | Path) -> None:
+        """Write the definition as YAML or prototxt, by the file's extension."""
+        text = self.to_yaml() if is_yaml_path(path) else self.to_prototxt()
+        Path(path).write_text(text, encoding="utf-8")

@@ -341,7 +341,7 @@ def test_extension_marks():
                                                        params.ReciprocalNormLossParameter)
              for info in fields_of(cls)}
     assert ext == paper | {
-        "DataParameter.shuffle", "DataParameter.cifar_label", "DropoutParameter.scale_train",
+        "DataParameter.shuffle", "DataParameter.cifar_label", "DropoutParameter.scale_train", "SolverState.caffe_like_extra",
         "LayerParameter.largemargin_inner_product_param", "LayerParameter.center_loss_param",
         "LayerParameter.reciprocal_norm_loss_param",
     }
