@@ -26,6 +26,8 @@ COMMANDS = (
     "export",
     "infer",
     "plot",
+    "check",
+    "draw",
 )
 
 

@@ -159,4 +159,5 @@ FAMILIES = (
     "losses",
     "paper",
     "data_layers",
+    "python_layer",
 )

@@ -22,6 +22,7 @@ from . import (  # noqa: F401  (registration happens on import)
     multinomial_logistic_loss,
     neuron,
     pooling,
+    python_layer,
     reciprocal_norm_loss,
     scale_bias,
     shape,

@@ -18,7 +18,10 @@ line.  Registering a type twice is an error naming both classes.
 from __future__ import annotations
 
 import importlib
+import importlib.util
+import sys
 from importlib import metadata
+from pathlib import Path
 
 from ..errors import SpecError, did_you_mean
 from ..spec.params import LAYER_PARAM_FIELDS, register_layer_type
@@ -61,12 +64,22 @@ def register_layer(cls: type[Layer] | None = None, *, replace: bool = False):
     return _register(cls) if cls is not None else _register
 
 
-def load_plugin(module_name: str) -> None:
-    """Import a module that registers layers (``--plugin MODULE``)."""
+def load_plugin(module: str) -> None:
+    """Import a module that registers layers (``--plugin MODULE``): a module name on ``sys.path``, or the
+    path of a ``.py`` file."""
+    path = Path(module)
     try:
-        importlib.import_module(module_name)
+        if path.suffix == ".py":
+            if not path.is_file():
+                raise SpecError(f"plugin file '{module}' not found", fix="check the path")
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            loaded = importlib.util.module_from_spec(spec)
+            sys.modules[path.stem] = loaded
+            spec.loader.exec_module(loaded)
+        else:
+            importlib.import_module(module)
     except ImportError as err:
-        raise SpecError(f"cannot import plugin module '{module_name}': {err}",
+        raise SpecError(f"cannot import plugin module '{module}': {err}",
                         fix="check the module name and that its folder is on PYTHONPATH") from None
 
 

@@ -33,6 +33,7 @@ from .tree import Node, Pos
 __all__ = ["NetSpec", "state_meets_rule", "layer_included", "PHASES"]
 
 PHASES = ("TRAIN", "TEST")
+_LAYER_FIELDS = frozenset(info.name for info in fields_of(LayerParameter))
 
 _PLUGIN_FIX = (
     "known types: {known}. For a layer of your own, register it with caffe_like.register_layer, "
@@ -204,6 +205,8 @@ class NetSpec(Definition):
                 fix="give none, or exactly one propagate_down per bottom",
             )
         for block_name in (layer_param_fields(layer.type) if layer.type in known_layer_types() else ()):
+            if block_name not in _LAYER_FIELDS:
+                continue  # a plugin's fork block: its layer binds (and checks) it when built
             block = get_or_default(layer, block_name)
             for info in fields_of(type(block)):
                 if info.required and not has(block, info.name):

@@ -326,6 +326,13 @@ def _convert_scalar(info: FieldInfo, leaf: Leaf, owner: str, numbers_as_strings:
     raise AssertionError(f"unknown ptype {ptype}")
 
 
+def _declared_by_layer_type(layer_type: str | None, block: str) -> bool:
+    """Whether a registered layer type (e.g. a plugin for a fork's layer) reads parameter block ``block``."""
+    from .params import known_layer_types, layer_param_fields
+
+    return layer_type in known_layer_types() and block in layer_param_fields(layer_type)
+
+
 def _layer_context(msg_cls: type, node: Node) -> dict:
     """Name/type of the layer a node describes, if it is a layer, for error messages."""
     if msg_cls.__name__ != "LayerParameter":
@@ -362,6 +369,8 @@ def bind(node: Node, cls: type, *, owner: str | None = None, context: dict | Non
                 if entry.key in unknown:
                     raise SpecError(f"block '{entry.key}' is given twice", **entry.pos.where(), **context)
                 unknown[entry.key] = entry.value
+                if _declared_by_layer_type(context.get("layer_type"), entry.key):
+                    continue
                 warnings.warn(
                     f"{entry.pos}: layer '{context.get('layer', '?')}': unknown parameter block "
                     f"'{entry.key}' (from a Caffe fork?) kept as is; building this layer will fail",

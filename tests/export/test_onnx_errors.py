@@ -48,22 +48,18 @@ def test_stochastic_pooling_in_train_is_named(tmp_path):
     assert export_onnx(test_net, tmp_path / "ok.onnx").outputs == ["y"]
 
 
-def test_python_layer_is_named(tmp_path, temporary_layer):
-    if "Python" not in LAYERS:
-        @temporary_layer
-        class Python(Layer):
-            TYPE = "Python"
-
-            def infer_shapes(self, bottom_shapes):
-                return [bottom_shapes[0]]
-
-            def forward(self, x):
-                return (x * 2,)
-
-    try:
-        net = caffe_like.Net(_one_layer_net("Python", python_param={"module": "m", "layer": "L"}), phase="TEST")
-    except caffe_like.CaffeLikeError as err:
-        pytest.skip(f"the Python layer needs its module: {err}")
+def test_python_layer_is_named(tmp_path, monkeypatch):
+    (tmp_path / "doubling_layer.py").write_text(
+        "import caffe\n\n\n"
+        "class L(caffe.Layer):\n"
+        "    def setup(self, bottom, top):\n        pass\n\n"
+        "    def reshape(self, bottom, top):\n        top[0].reshape(*bottom[0].data.shape)\n\n"
+        "    def forward(self, bottom, top):\n        top[0].data[...] = 2 * bottom[0].data\n\n"
+        "    def backward(self, top, propagate_down, bottom):\n        bottom[0].diff[...] = 2 * top[0].diff\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    net = caffe_like.Net(_one_layer_net("Python", python_param={"module": "doubling_layer", "layer": "L"}),
+                         phase="TEST")
     with pytest.raises(ExportError, match=r"layer 'odd' \(Python\): cannot be exported.*Python layer"):
         export_onnx(net, tmp_path / "m.onnx")
 
