@@ -28,6 +28,7 @@ COMMANDS = (
     "plot",
     "check",
     "draw",
+    "quickstart",
 )
 
 
