@@ -53,11 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        if args.plugin:
-            from .layers.registry import load_plugin
+        from .layers.registry import load_entry_points, load_plugin
 
-            for module in args.plugin:
-                load_plugin(module)
+        load_entry_points()  # layers of installed packages (the caffe_like.layers entry points)
+        for module in args.plugin:
+            load_plugin(module)
         return int(args.run(args) or 0)
     except CaffeLikeError as err:
         if args.debug:

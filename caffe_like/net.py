@@ -85,6 +85,7 @@ class Net(nn.Module):
                  stages=None, weights: str | Path | None = None, seed: int | None = None,
                  dtype: torch.dtype = torch.float32, options: dict | None = None) -> None:
         super().__init__()
+        registry.load_entry_points()  # layer types of installed packages, before the net names them
         spec = NetSpec.load(source)
         state = spec.state(phase=phase, level=level, stages=stages)
         self.spec = spec.filter(state)

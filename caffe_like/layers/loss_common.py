@@ -58,6 +58,8 @@ def value_with_gradient_of(value: torch.Tensor, surrogate: torch.Tensor) -> torc
     """A tensor equal to ``value`` whose gradient is that of ``surrogate`` (same shape).
 
     Caffe sometimes reports a clipped value but back-propagates the unclipped formula (the 87.34 cap of
-    SoftmaxWithLoss, the 1e-20 floor of MultinomialLogisticLoss); this reproduces both at once.
+    SoftmaxWithLoss, the 1e-20 floor of MultinomialLogisticLoss); this reproduces both at once.  The value
+    is ``value`` exactly (``surrogate - surrogate.detach()`` is 0), also where ``surrogate`` is so large
+    that ``surrogate + (value - surrogate)`` would round to 0 (a loss of 1e20 capped at 87.34).
     """
-    return surrogate + (value - surrogate).detach()
+    return value.detach() + (surrogate - surrogate.detach())

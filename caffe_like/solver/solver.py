@@ -285,7 +285,7 @@ class Solver:
         self.report.test(self.iter, index,
                          [(name, mean.reshape(-1).tolist(), weights.get(name, 0.0)) for name, mean in means.items()],
                          float(loss) / count if loss is not None else None)
-        return {name: float(mean) if mean.size == 1 else mean for name, mean in means.items()}
+        return {name: float(mean.reshape(-1)[0]) if mean.size == 1 else mean for name, mean in means.items()}
 
     # -- snapshots -----------------------------------------------------------------------------------
 

@@ -121,3 +121,20 @@ def test_cuda_matches_cpu(dtype):
     want = layer_db.run(cpu, sample, dtype)[0]
     gpu(**{k: v.cuda() for k, v in layer_db.inputs_of(sample, dtype).items()})
     np.testing.assert_allclose(gpu.blobs["t0"].cpu().numpy(), want.numpy(), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_softmax_with_loss_cap_survives_huge_scores(dtype):
+    """A score gap of 1e20 makes −log p = 1e20; Caffe reports −ln(FLT_MIN) = 87.3365 (its cap) and back-
+    propagates p − onehot.  The capped value must not cancel to 0 (1e20 + (87.3 − 1e20) rounds to 0).
+    Exact comparison of the value against the cap in ``dtype``; the gradient to 1e-12 (float64 math)."""
+    net = caffe_like.Net({"layer": [
+        {"name": "s", "type": "Input", "top": "s", "input_param": {"shape": {"dim": [1, 2]}}},
+        {"name": "y", "type": "Input", "top": "y", "input_param": {"shape": {"dim": [1]}}},
+        {"name": "loss", "type": "SoftmaxWithLoss", "bottom": ["s", "y"], "top": "loss"}]}, dtype=dtype)
+    scores = torch.tensor([[1e20, 0.0]], dtype=dtype, requires_grad=True)
+    net(s=scores, y=torch.tensor([1.0], dtype=dtype))
+    cap = torch.tensor(-math.log(1.17549435e-38), dtype=dtype)
+    assert net.loss.item() == cap.item()
+    (grad,) = torch.autograd.grad(net.loss, scores)
+    np.testing.assert_allclose(grad.numpy(), [[1.0, -1.0]], rtol=0, atol=1e-12)

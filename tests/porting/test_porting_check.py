@@ -81,7 +81,7 @@ def test_the_fork_folder_is_not_portable(capsys):
     assert any("is not found" in m and "fork/mnist_train_test.prototxt" in m for m in _messages(solver, "warning"))
 
 
-def test_the_fork_net_with_its_plugin_is_portable(capsys, monkeypatch, needs_extra_blocks):
+def test_the_fork_net_with_its_plugin_is_portable(capsys, monkeypatch):
     monkeypatch.syspath_prepend(str(EXAMPLES))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

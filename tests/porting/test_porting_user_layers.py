@@ -53,7 +53,7 @@ def _net(tmp_path, type_name: str, block: str = "") -> str:
     return str(path)
 
 
-def test_plugin_module_loaded_with_the_plugin_option(tmp_path, monkeypatch, capsys, needs_extra_blocks):
+def test_plugin_module_loaded_with_the_plugin_option(tmp_path, monkeypatch, capsys):
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "lab_fork_layers.py").write_text(PLUGIN.format(cls="TimesFactor"))
@@ -75,7 +75,7 @@ def test_plugin_that_cannot_be_imported(capsys):
     assert "cannot import plugin module 'no_such_plugin_module_anywhere'" in err and "PYTHONPATH" in err
 
 
-def test_entry_point_package(tmp_path, monkeypatch, needs_extra_blocks):
+def test_entry_point_package(tmp_path, monkeypatch):
     """An installed package declaring a caffe_like.layers entry point is found when a net names its type."""
     site = tmp_path / "site"
     site.mkdir()
@@ -118,13 +118,7 @@ def test_entry_point_types_are_found_when_a_net_names_them(tmp_path, monkeypatch
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setattr(registry, "_entry_points_loaded", False)
     net = _net(tmp_path, "EntryPointLazy")
-    try:
-        built = caffe_like.Net(net)
-    except SpecError as err:
-        if "unknown layer type 'EntryPointLazy'" not in str(err):
-            raise
-        pytest.xfail("net.py: Net() validates the types before the registry loads the entry points; it must call "
-                     "registry.load_entry_points() before NetSpec.load (and cli.main before running a command)")
+    built = caffe_like.Net(net)
     assert torch.equal(built(x=torch.zeros(2, 3))["y"], torch.ones(2, 3))
 
 
@@ -155,7 +149,7 @@ def test_load_entry_points_directly_and_a_broken_one_warns(tmp_path, monkeypatch
     registry.load_entry_points()  # once only: nothing happens the second time
 
 
-def test_extra_param_block_is_checked_with_lines(tmp_path, monkeypatch, needs_extra_blocks):
+def test_extra_param_block_is_checked_with_lines(tmp_path, monkeypatch):
     (tmp_path / "times_checked_plugin.py").write_text(PLUGIN.format(cls="TimesChecked"))
     monkeypatch.syspath_prepend(str(tmp_path))
     registry.load_plugin("times_checked_plugin")

@@ -23,7 +23,7 @@ EPS, MOMENTUM = 1e-5, 0.9
 
 
 @pytest.fixture
-def fork_bn(monkeypatch, needs_extra_blocks):
+def fork_bn(monkeypatch):
     monkeypatch.syspath_prepend(str(EXAMPLES))
     import fork_bn as module
 
@@ -212,7 +212,7 @@ def test_walkthrough_script_prints_the_documented_commands():
 
 
 @pytest.mark.slow
-def test_walkthrough_runs(tmp_path, mnist_root, needs_extra_blocks, needs_solver_1d_outputs):
+def test_walkthrough_runs(tmp_path, mnist_root):
     data = tmp_path / "data"
     data.mkdir()
     (data / "mnist").symlink_to(mnist_root / "mnist" if (mnist_root / "mnist").is_dir() else mnist_root)
