@@ -13,6 +13,12 @@ inference (no data is read), and wires the blobs by name:
   when the top is produced (a later in-place layer does not change it).  Only Caffe's loss layers
   default to weight 1 (on their first top).
 
+Speed: the wiring is resolved once at build time (which tops are net inputs, which bottoms are cut), the
+forward loop only looks blobs up by name, and a ``BatchNorm`` using batch statistics followed by a
+per-channel ``Scale`` that rebinds its top (Caffe's usual ``BatchNorm`` + ``Scale`` pair) runs as one
+``torch.batch_norm`` with an affine part (``net.fusion = False`` runs them apart; layers with hooks always
+run apart).  ``net.to_channels_last()`` keeps 4-D blobs in NHWC memory order (values unchanged).
+
 The API mirrors pycaffe::
 
     net = caffe_like.Net("lenet.prototxt", phase="TEST")
@@ -31,6 +37,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
+from torch.nn.modules import module as _module_hooks
 
 from .errors import CaffeLikeError, ShapeError, SpecError
 from .layers import registry
@@ -66,6 +73,10 @@ class _Record:
     loss_terms: list[tuple[int, float]]
     is_source: bool
     where: dict = field(default_factory=dict)
+    #: some bottom is cut from the graph (propagate_down false, labels)
+    any_detach: bool = False
+    #: the Scale record this BatchNorm record may run together with (see Net._plan_fusions)
+    fused_scale: _Record | None = None
 
 
 class Net(nn.Module):
@@ -100,6 +111,10 @@ class Net(nn.Module):
         self.blobs: dict[str, torch.Tensor] = {}
         self.loss: torch.Tensor | None = None
         self._learnable: list[LearnableParam] = []
+        #: run BatchNorm (batch statistics) + per-channel Scale pairs as one op (see the module docstring)
+        self.fusion = True
+        #: 4-D inputs are converted to channels_last (``to_channels_last``)
+        self.channels_last = False
         self.register_buffer("_anchor", torch.zeros((), dtype=dtype), persistent=False)
         self._build(generator, dtype, dict(options or {}))
         if weights is not None:
@@ -149,6 +164,34 @@ class Net(nn.Module):
             available.update(spec_layer.top)
         self.output_names = sorted(available)
         self.input_names = [t for r in self._records if r.is_source and r.spec.type == "Input" for t in r.tops]
+        self._source_tops = frozenset(t for r in self._records if r.is_source for t in r.tops)
+        for record in self._records:
+            record.any_detach = any(record.detach)
+        self._plan_fusions()
+
+    def _plan_fusions(self) -> None:
+        """Pair each BatchNorm with the Scale right after it when the two can run as one op: the Scale
+        reads the BatchNorm's top and rebinds that name (so no blob of the net goes missing), has one
+        bottom that receives a gradient, one learned value per channel (axis 1) and optionally a bias of
+        the same shape; neither top carries a loss weight.  Whether the BatchNorm uses batch statistics,
+        and the batch size, are checked when it runs."""
+        from .layers.batch_norm import BatchNorm
+        from .layers.scale_bias import Scale
+
+        for record, following in zip(self._records, self._records[1:]):
+            bn, scale = record.layer, following.layer
+            if type(bn) is not BatchNorm or type(scale) is not Scale or record.loss_terms or following.loss_terms:
+                continue
+            top = record.tops[0]
+            if following.bottoms != [top] or following.tops != [top] or following.any_detach:
+                continue
+            if not scale.learned_scale or len(bn.top_shapes[0]) < 2:
+                continue
+            if scale.axis_param % len(bn.top_shapes[0]) != 1:
+                continue
+            if any(tuple(blob.shape) != (bn.channels,) for blob in scale.blobs):
+                continue
+            record.fused_scale = following
 
     @staticmethod
     def _loss_weights(layer: Layer, spec_layer: LayerParameter) -> list[float]:
@@ -241,6 +284,8 @@ class Net(nn.Module):
                 "(any batch size)",
                 **where,
             )
+        if self.channels_last:
+            tensor = _channels_last(tensor)
         if self.force_backward and tensor.is_floating_point():
             tensor = tensor.detach().requires_grad_(True)
         return tensor
@@ -248,14 +293,23 @@ class Net(nn.Module):
     def forward(self, **inputs) -> dict[str, torch.Tensor]:
         """Run every layer; returns {output blob: tensor}.  Net inputs (the tops of Input layers, or any
         top of a layer without bottoms, e.g. a data layer you want to bypass) are given by name."""
-        sources = {t for r in self._records if r.is_source for t in r.tops}
-        unknown = set(inputs) - sources
-        if unknown:
+        if not self._source_tops.issuperset(inputs):
+            unknown = set(inputs) - self._source_tops
             raise SpecError(f"unknown net input(s): {', '.join(sorted(unknown))}", file=self.spec.file,
                             fix=f"the net's inputs are: {', '.join(self.input_names) or '(none)'}")
+        # The last forward's blobs are let go now, not when this one ends: their memory is reused at
+        # once instead of a second set of activations being allocated (fresh pages, page faults) while
+        # they are still alive.  net.blobs fills as the layers run (after an error it holds the blobs
+        # computed so far); net.loss is None until the forward completes.
         blobs: dict[str, torch.Tensor] = {}
+        self.__dict__["blobs"] = blobs
+        self.__dict__["loss"] = None
         loss = None
+        fusion = self.fusion
+        skip = None  # the Scale record already run with its BatchNorm
         for record in self._records:
+            if record is skip:
+                continue
             if record.is_source:
                 fed = [inputs.get(t) for t in record.tops]
                 if all(v is not None for v in fed):
@@ -266,11 +320,22 @@ class Net(nn.Module):
                     raise SpecError(f"net input(s) not given: {', '.join(missing)}", **record.where,
                                     fix=f"call net({missing[0]}=tensor, ...)")
                 else:
-                    tops = record.layer()
+                    tops = _run_source(record.layer)
+                    if self.channels_last:
+                        tops = tuple(_channels_last(t) for t in ((tops,) if isinstance(tops, torch.Tensor) else tops))
             else:
-                args = [blobs[b].detach() if d else blobs[b] for b, d in zip(record.bottoms, record.detach)]
+                if record.any_detach:
+                    args = [blobs[b].detach() if d else blobs[b] for b, d in zip(record.bottoms, record.detach)]
+                else:
+                    args = [blobs[b] for b in record.bottoms]
                 try:
-                    tops = record.layer(*args)
+                    tops = None
+                    if record.fused_scale is not None and fusion:
+                        tops = self._run_fused(record, args[0])
+                    if tops is None:
+                        tops = record.layer(*args)
+                    else:
+                        skip = record.fused_scale
                 except RuntimeError as err:
                     shapes = ", ".join(f"{b}{list(a.shape)}" for b, a in zip(record.bottoms, args))
                     raise ShapeError(f"forward failed for bottoms {shapes}: {err}", **record.where) from None
@@ -281,10 +346,28 @@ class Net(nn.Module):
             for index, weight in record.loss_terms:
                 term = tops[index].sum() * weight
                 loss = term if loss is None else loss + term
-        self.blobs = blobs
-        self.loss = loss if loss is not None else torch.zeros((), dtype=self._anchor.dtype,
-                                                                device=self._anchor.device)
+        # (plain attributes: nn.Module.__setattr__ would only look through its registries first)
+        self.__dict__["loss"] = loss if loss is not None else torch.zeros((), dtype=self._anchor.dtype,
+                                                                          device=self._anchor.device)
         return {name: blobs[name] for name in self.output_names}
+
+    @staticmethod
+    def _run_fused(record: _Record, x: torch.Tensor):
+        """BatchNorm + Scale of ``record`` as one op, or None when it does not apply this time (global
+        statistics, one value per channel, or a hook on either layer: hooks see the layers run apart)."""
+        bn, scale = record.layer, record.fused_scale.layer
+        if _has_hooks(bn) or _has_hooks(scale):
+            return None
+        blobs = scale.blobs
+        return bn.forward_scaled(x, blobs[0], blobs[1] if scale.bias_term else None)
+
+    def to_channels_last(self) -> Net:
+        """Keep 4-D blobs (convolution weights, fed and produced 4-D inputs and everything computed from
+        them) in channels_last (NHWC) memory order: the same values and shapes, often faster convolution
+        and pooling on CPUs.  Parameters stay the same objects (``nn.Module.to`` converts in place)."""
+        self.to(memory_format=torch.channels_last)
+        self.channels_last = True
+        return self
 
     @property
     def loss_weights(self) -> dict[str, float]:
@@ -385,3 +468,27 @@ class Net(nn.Module):
 
     def extra_repr(self) -> str:
         return f"name={self.name!r}, phase={self.phase}, layers={len(self.layers)}"
+
+
+@torch.compiler.disable
+def _run_source(layer: Layer):
+    """A layer without bottoms (a data layer: threads, queues, files) runs outside ``torch.compile``."""
+    return layer()
+
+
+def _channels_last(tensor: torch.Tensor) -> torch.Tensor:
+    """A 4-D floating tensor in channels_last memory order (anything else as it is)."""
+    if tensor.dim() == 4 and tensor.is_floating_point():
+        return tensor.contiguous(memory_format=torch.channels_last)
+    return tensor
+
+
+def _any_global_hook() -> bool:
+    return bool(_module_hooks._global_forward_hooks or _module_hooks._global_forward_pre_hooks
+                or _module_hooks._global_backward_hooks or _module_hooks._global_backward_pre_hooks)
+
+
+def _has_hooks(module: nn.Module) -> bool:
+    """Whether calling ``module`` would run any forward/backward hook (its own or global ones)."""
+    return bool(module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
+                or module._backward_pre_hooks or _any_global_hook())

@@ -83,7 +83,7 @@ EXTRA_IGNORED = {
     ("net", "debug_info"): "Caffe's per-layer data/diff log; caffe_like does not print it",
     ("solver", "debug_info"): "Caffe's per-layer data/diff log; caffe_like does not print it",
     ("solver", "snapshot_diff"): "gradients are not stored in snapshots",
-    ("solver", "layer_wise_reduce"): "a multi-GPU overlap setting; torch.distributed decides",
+    ("solver", "layer_wise_reduce"): "a multi-GPU overlap setting; caffe_like trains in one process",
 }
 _IGNORED_DOC = re.compile(r"(?<!non-)\bignored\b")
 
@@ -790,8 +790,8 @@ _SOLVER_FEATURES = (
     ("random_seed", "supported", "seeds torch's generators and the fillers"),
     ("solver_mode, device_id", "supported", "a preference: CUDA when available; --device overrides"),
     ("weights (fine-tuning list)", "supported", "as BVLC's SolverParameter.weights / caffe train -weights"),
-    ("multi-GPU (caffe train -gpu 0,1)", "partial", "torch.distributed (torchrun), global batch as Caffe; "
-                                                    "layer_wise_reduce is ignored"),
+    ("multi-GPU (caffe train -gpu 0,1)", "not supported", "one process, one device; the Data layer can already "
+                                                          "read as Caffe's DataLayer::Skip (solver_rank/solver_count)"),
     ("debug_info", "not supported", "ignored: no per-layer data/diff log"),
     ("signals (SIGINT/SIGHUP effects)", "supported", "--sigint-effect / --sighup-effect"),
 )

@@ -38,6 +38,20 @@ def add_parser(subparsers) -> None:
     p.add_argument("--sighup-effect", choices=EFFECTS, default="snapshot",
                    help="what SIGHUP does: snapshot (default), stop or none")
     p.add_argument("--no-progress", action="store_true", help="no progress bar, plain lines only")
+    speed = p.add_argument_group("speed options (docs/benchmarks.md; none changes results beyond rounding)")
+    speed.add_argument("--channels-last", action="store_true",
+                       help="keep 4-D blobs in channels_last (NHWC) memory order: faster convolution and "
+                            "pooling on CPUs")
+    speed.add_argument("--compile", action="store_true",
+                       help="run the train net through torch.compile (the first iteration compiles, tens of "
+                            "seconds on a CPU; needs a C++ compiler there)")
+    speed.add_argument("--amp", nargs="?", const="float16", choices=("float16", "bfloat16"),
+                       help="automatic mixed precision on CUDA: float16 (the default, with loss scaling) or "
+                            "bfloat16")
+    speed.add_argument("--malloc", choices=("tuned", "default"), default="tuned",
+                       help="tuned (the default): raise glibc malloc's mmap/trim thresholds so that CPU iterations "
+                            "stop page-faulting (Linux; freed memory then stays with the process); default: "
+                            "leave the C library's settings alone")
     p.set_defaults(run=run)
 
 
@@ -48,12 +62,17 @@ def run(args) -> int:
     from ..solver.signals import SignalActions
     from ..spec.solver import SolverSpec
 
+    if args.malloc == "tuned":
+        from ..solver.malloc import tune_malloc
+
+        tune_malloc()
     spec = SolverSpec.load(args.solver)
     if spec.param.random_seed < 0:
         torch.seed()  # Caffe: a negative random_seed means a seed from the clock
     solver = Solver(spec, device=args.device, weights=args.weights, snapshot=args.snapshot,
                     data_root=args.data_root, max_iter=args.max_iter, log=args.log,
-                    progress=False if args.no_progress else None)
+                    progress=False if args.no_progress else None, channels_last=args.channels_last,
+                    compile=args.compile, amp=args.amp)
     solver.report.line(f"Using device {solver.device}")
     with SignalActions(args.sigint_effect, args.sighup_effect) as actions:
         solver.action_request = actions

@@ -15,8 +15,8 @@ any data flows (Caffe's ``SetUp`` = ``LayerSetUp`` + ``Reshape``).  A subclass d
 * ``forward(*bottoms) -> tuple[Tensor, ...]``: the computation, out of place (an in-place layer only
   rebinds the blob name in the net; it never mutates its input).
 
-Blobs are ``torch.nn.Parameter`` objects kept in ``self.blobs`` (an ``nn.ParameterList``), in Caffe's
-order and layout, so a .caffemodel maps onto them 1:1.  Statistics that Caffe stores as blobs but never
+Blobs are ``torch.nn.Parameter`` objects kept in ``self.blobs`` (a :class:`BlobList`, an ``nn.ParameterList``
+with fast integer indexing), in Caffe's order and layout, so a .caffemodel maps onto them 1:1.  Statistics that Caffe stores as blobs but never
 trains (BatchNorm's) are Parameters with ``requires_grad=False``.
 """
 
@@ -33,9 +33,45 @@ from ..fillers import fill
 from ..spec.params import FillerParameter, LayerParameter
 from ..spec.schema import UNKNOWN_BLOCKS, Message, bind, get_or_default
 
-__all__ = ["Layer", "BuildContext", "Shape", "canonical_axis"]
+__all__ = ["Layer", "BlobList", "BuildContext", "Shape", "canonical_axis"]
 
 Shape = tuple[int, ...]
+
+
+#: ParameterList keys of the first blobs ("0", "1", ...), so that indexing needs no str(int)
+_KEYS = tuple(str(i) for i in range(16))
+
+
+class BlobList(nn.ParameterList):
+    """``nn.ParameterList`` whose ``blobs[i]`` and iteration read the registered Parameters directly.
+
+    ``nn.ParameterList.__getitem__`` resolves an index through ``getattr(self, str(i))`` (a few µs); layers
+    read their blobs in every forward, so this subclass looks the Parameter up in ``_parameters``, the
+    dict that ``nn.Module`` itself keeps current (``blobs[i] = p``, ``net.to(...)``, ``load_state_dict``
+    and sharing all go through it), so nothing is cached that could go stale.  Slices, negative indices
+    out of range and non-Parameter entries take ``nn.ParameterList``'s own path.
+    """
+
+    def __getitem__(self, idx):
+        if idx.__class__ is int:
+            size = self._size
+            if -size <= idx < size:
+                if idx < 0:
+                    idx += size
+                blob = self._parameters.get(_KEYS[idx] if idx < 16 else str(idx))
+                if blob is not None:
+                    return blob
+        return super().__getitem__(idx)
+
+    def __iter__(self):
+        get = self._parameters.get
+        blobs = []
+        for i in range(self._size):
+            blob = get(_KEYS[i] if i < 16 else str(i))
+            if blob is None:
+                return super().__iter__()
+            blobs.append(blob)
+        return iter(blobs)
 
 
 class BuildContext:
@@ -80,7 +116,7 @@ class Layer(nn.Module):
         self.layer_name = spec.name
         self.phase = ctx.phase
         self.ctx = ctx
-        self.blobs = nn.ParameterList()
+        self.blobs = BlobList()
         self._check_arity(len(bottom_shapes), len(spec.top))
         bottom_shapes = [tuple(int(d) for d in s) for s in bottom_shapes]
         self.setup(bottom_shapes)

@@ -26,6 +26,10 @@ NOTE: unlike ``torch.nn.BatchNorm*``, there is no affine part, the running stati
 by blob2 (a bias-corrected EMA) rather than an EMA with momentum, and the mode comes from the layer's phase
 (or ``use_global_stats``), not from ``module.train()``/``eval()``.
 NOTE: as Caffe's Reshape, a 1-axis bottom is refused (Caffe dies on ``shape(1)``).
+NOTE: with batch statistics, the net runs this layer and a following per-channel ``Scale`` that rebinds its
+top in one ``torch.batch_norm`` call with the scale and bias as its affine part (:meth:`forward_scaled`,
+see :mod:`caffe_like.net`): the same values up to rounding, the same statistics blobs, one pass less over
+the data forward and backward.
 See: Caffe batch_norm_layer.cpp (BVLC master).
 """
 
@@ -78,8 +82,23 @@ class BatchNorm(Layer):
             var = (var_sum * scale).to(x.dtype)
             return (torch.batch_norm(x, None, None, mean, var, False, 0.0, self.eps,
                                      torch.backends.cudnn.enabled),)
+        return self._batch_statistics(x, None, None)
+
+    def forward_scaled(self, x, scale, bias):
+        """This layer followed by Caffe's ``Scale`` with one value per channel: y = BN(x) * scale + bias
+        (``bias`` None = no bias) in one ``torch.batch_norm`` with ``scale``/``bias`` as its affine part;
+        the statistics blobs are updated exactly as :meth:`forward` does.  Returns None (run the two
+        layers one after the other) with ``use_global_stats`` or a single value per channel."""
+        if self.use_global_stats or x.numel() == self.channels:
+            return None
+        return self._batch_statistics(x, scale, bias)
+
+    def _batch_statistics(self, x, weight, bias):
         m = x.numel() // self.channels
-        batch_var = x.new_zeros(self.channels)
+        # the batch statistics in the affine part's dtype when there is one (float32 beside a float16
+        # input under autocast, as torch's batch norm wants them), else in the input's
+        stats_dtype = x.dtype if weight is None else weight.dtype
+        batch_var = x.new_zeros(self.channels, dtype=stats_dtype)
         if m == 1:
             # one value per channel: Caffe's x - mean is exactly 0 (torch's fused x*invstd - mean*invstd is
             # not), the gradient is 0, and the stored variance gets factor 1 instead of m/(m-1)
@@ -88,9 +107,10 @@ class BatchNorm(Layer):
         else:
             # torch's training-mode batch norm normalises with the biased variance (Caffe's), and with
             # momentum 1 leaves the batch mean and the unbiased (m/(m-1)) variance in the buffers
-            batch_mean = x.new_zeros(self.channels)
-            y = torch.batch_norm(x, None, None, batch_mean, batch_var, True, 1.0, self.eps,
+            batch_mean = x.new_zeros(self.channels, dtype=stats_dtype)
+            y = torch.batch_norm(x, weight, bias, batch_mean, batch_var, True, 1.0, self.eps,
                                  torch.backends.cudnn.enabled)
+        mean_sum, var_sum, factor = self.blobs
         with torch.no_grad():
             maf = self.moving_average_fraction
             factor.mul_(maf).add_(1.0)

@@ -44,6 +44,11 @@ def labels_as_index(labels: torch.Tensor, count: int, layer, *, n_classes: int,
         raise layer.fail(f"the label blob has {labels.numel()} entries but the scores need {count} "
                          f"(one per position); label shape {list(labels.shape)}")
     index = labels.reshape(-1).long()
+    if not index.numel():
+        return index
+    low, high = torch.stack(torch.aminmax(index)).tolist()  # one reduction, one read
+    if low >= 0 and high < n_classes:
+        return index
     bad = (index < 0) | (index >= n_classes)
     if ignore_label is not None:
         bad &= index != ignore_label

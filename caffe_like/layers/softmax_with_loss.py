@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 
 from ..spec.schema import has
 from .base import Layer, canonical_axis
@@ -59,17 +60,18 @@ class SoftmaxWithLoss(Layer):
         n_classes = scores.shape[axis]
         outer, inner = math.prod(scores.shape[:axis]), math.prod(scores.shape[axis + 1:])
         log_prob = torch.log_softmax(scores, dim=axis)
-        # (outer, C, inner) view so that one gather serves every axis choice
-        flat = log_prob.reshape(outer, n_classes, inner)
-        index = labels_as_index(labels, outer * inner, self, n_classes=n_classes,
-                                ignore_label=self.ignore_label).reshape(outer, 1, inner)
-        if self.ignore_label is not None:
-            valid = index != self.ignore_label
-            picked = flat.gather(1, torch.where(valid, index, 0)).squeeze(1)
-            nll = -picked * valid.squeeze(1)
-            count = valid.sum()
+        index = labels_as_index(labels, outer * inner, self, n_classes=n_classes, ignore_label=self.ignore_label)
+        # nll_loss picks −log_prob[label] per position of an (outer, C[, inner]) view: one kernel each way,
+        # the values of a gather (ignored positions give 0 and no gradient)
+        if inner == 1:
+            flat, index = log_prob.reshape(outer, n_classes), index.reshape(outer)
         else:
-            nll = -flat.gather(1, index).squeeze(1)
+            flat, index = log_prob.reshape(outer, n_classes, inner), index.reshape(outer, inner)
+        if self.ignore_label is not None:
+            nll = F.nll_loss(flat, index, reduction="none", ignore_index=self.ignore_label)
+            count = (index != self.ignore_label).sum()
+        else:
+            nll = F.nll_loss(flat, index, reduction="none")
             count = outer * inner
         capped = value_with_gradient_of(nll.clamp_max(LOSS_CAP), nll)
         loss = capped.sum() / normalizer(self.mode, outer=outer, inner=inner, valid=count)

@@ -19,6 +19,17 @@ more test when their intervals divide ``iter``.
 
 A NaN or infinite loss stops training with a SolverError naming the iteration; the snapshot written
 before it stays the last one (a snapshot is never written from non-finite weights or losses).
+
+Speed options (all off by default; none changes what is computed beyond rounding):
+
+* ``channels_last``: the nets keep 4-D blobs in NHWC memory order (:meth:`Net.to_channels_last`), which
+  speeds up convolution and pooling on CPUs (docs/benchmarks.md);
+* ``compile``: the train net's forward runs through ``torch.compile`` (the test nets stay eager); the
+  first iteration pays the compilation (tens of seconds on a CPU), later ones run faster;
+* ``amp`` (CUDA only): the train net's forward runs under ``torch.autocast`` (``"float16"``, the default
+  for ``amp=True``, with a ``torch.amp.GradScaler`` whose scale the .solverstate keeps, or
+  ``"bfloat16"`` without one); an iteration whose scaled gradients overflow applies no update (the
+  iteration still counts, as with torch's GradScaler).  The update itself stays Caffe's, in float32.
 """
 
 from __future__ import annotations
@@ -82,6 +93,34 @@ def share_trained_layers(target: Net, source: Net) -> None:
             layer.blobs[index] = blob
 
 
+_AMP_DTYPES = {"float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+               "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
+
+
+def amp_dtype(amp, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for the ``amp`` option (False/None: none; True: float16); CUDA only."""
+    if amp is None or amp is False:
+        return None
+    dtype = torch.float16 if amp is True else _AMP_DTYPES.get(str(amp).lower())
+    if dtype is None:
+        raise SpecError(f"unknown amp type {amp!r}", fix="use float16 (fp16) or bfloat16 (bf16)")
+    if device.type != "cuda":
+        raise SpecError(f"automatic mixed precision (amp) needs a CUDA device, but the solver runs on {device}",
+                        fix="drop --amp, or train on a GPU (--device cuda)")
+    return dtype
+
+
+class _AmpSteps:
+    """What ``torch.amp.GradScaler.step`` needs of an optimizer, around Caffe's update."""
+
+    def __init__(self, updater: Updater) -> None:
+        self.updater = updater
+        self.param_groups = [{"params": list(updater.params)}]
+
+    def step(self, rate: float, it: int) -> None:
+        self.updater.apply(rate, it)
+
+
 def _weight_list(weights) -> list[str]:
     if isinstance(weights, (str, Path)):
         return [w for w in str(weights).split(",") if w]
@@ -103,6 +142,9 @@ class Solver:
         log: the CSV log path; None = ``<snapshot prefix>_log.csv`` (see :mod:`.report`); False = none.
         progress: tqdm bar; None = when standard error is a terminal.
         quiet: print no log lines.
+        channels_last: keep 4-D blobs in channels_last (NHWC) memory order (see the module docstring).
+        compile: run the train net's forward through ``torch.compile``.
+        amp: automatic mixed precision on CUDA: True or "float16" (with loss scaling), "bfloat16".
 
     Attributes:
         net: the TRAIN net; ``test_nets``: the TEST nets, which share the train net's blobs by layer name.
@@ -118,7 +160,8 @@ class Solver:
 
     def __init__(self, source, *, device=None, weights=None, snapshot=None, data_root=None,
                  max_iter: int | None = None, log=None, progress: bool | None = None,
-                 quiet: bool = False) -> None:
+                 quiet: bool = False, channels_last: bool = False, compile: bool = False,
+                 amp: bool | str | None = False) -> None:
         spec = SolverSpec.load(source)
         self.spec = SolverSpec(copy.deepcopy(spec.param), file=spec.file, notes=spec.notes)
         self.param = p = self.spec.param
@@ -128,6 +171,7 @@ class Solver:
             raise SpecError("give a snapshot to resume training or weights to fine-tune, but not both",
                             fix="--snapshot continues a run (its weights come from the .solverstate)")
         self.device = resolve_device(device, p.solver_mode, p.device_id)
+        self.amp = amp_dtype(amp, self.device)
         seed = int(p.random_seed) if p.random_seed >= 0 else None
         if seed is not None:
             rng.seed_all(seed)
@@ -136,9 +180,16 @@ class Solver:
         self.test_nets = [self._build(spec_i, seed, options) for spec_i in self.spec.test_nets()]
         for test_net in self.test_nets:
             share_trained_layers(test_net, self.net)
+        if channels_last:
+            for net in (self.net, *self.test_nets):
+                net.to_channels_last()
         self.test_inputs: list[dict] = [{} for _ in self.test_nets]
         self._learnables = self.net.learnable_params()
         self.updater = Updater(self._learnables, p)
+        #: the train net's forward as the solver calls it (compiled with ``compile``)
+        self._train_forward = torch.compile(self.net) if compile else self.net
+        self._scaler = torch.amp.GradScaler("cuda") if self.amp == torch.float16 else None
+        self._amp_steps = _AmpSteps(self.updater) if self._scaler is not None else None
         self._loss_weights = self.net.loss_weights
         self._test_loss_weights = [net.loss_weights for net in self.test_nets]
         self.iter = 0
@@ -205,7 +256,11 @@ class Solver:
                 rate, self.current_step = learning_rate(p, self.iter, self.current_step)
                 if display:
                     self.report.learning_rate(self.iter, rate)
-                self.updater.apply(rate, self.iter)
+                if self._scaler is not None:
+                    self._scaler.step(self._amp_steps, rate, self.iter)  # no update when grads overflowed
+                    self._scaler.update()
+                else:
+                    self.updater.apply(rate, self.iter)
                 self.iter += 1
                 self.report.advance()
                 request = self._poll()
@@ -343,12 +398,15 @@ class Solver:
         self.report.resume_at(self.iter)
 
     def _extra(self) -> dict:
-        return {
+        extra = {
             "rng": rng.capture(self.device),
             "loss_window": list(self.losses.window),
             "train_net": self.net.extra_states(),
             "test_nets": [net.extra_states() for net in self.test_nets],
         }
+        if self._scaler is not None:
+            extra["amp_scaler"] = self._scaler.state_dict()
+        return extra
 
     def _load_extra(self, extra: dict, path: Path) -> None:
         try:
@@ -358,6 +416,8 @@ class Solver:
             for net, states in zip(self.test_nets, extra["test_nets"]):
                 net.load_extra_states(states)
             rng.restore(extra["rng"], self.device)
+            if self._scaler is not None and extra.get("amp_scaler"):
+                self._scaler.load_state_dict(extra["amp_scaler"])
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
             raise WeightsError(f"the caffe_like part of the solver state cannot be applied: "
                                f"{type(err).__name__}: {err}", file=str(path),
@@ -386,10 +446,14 @@ class Solver:
         """``iter_size`` forward/backward passes; the mean loss (a 0-d device tensor)."""
         total = None
         for _ in range(self.param.iter_size):
-            self.net(**feed)
+            if self.amp is not None:
+                with torch.autocast(self.device.type, dtype=self.amp):
+                    self._train_forward(**feed)
+            else:
+                self._train_forward(**feed)
             loss = self.net.loss
             if loss.requires_grad:
-                loss.backward()
+                (self._scaler.scale(loss) if self._scaler is not None else loss).backward()
             loss = loss.detach()
             total = loss if total is None else total + loss
         return total / self.param.iter_size if self.param.iter_size > 1 else total
