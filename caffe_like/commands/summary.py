@@ -1,4 +1,8 @@
-"""``caffe-like summary NET``: layers, top shapes and parameter counts, without reading any data.
+"""``caffe-like summary NET``: layers, top shapes and parameter counts, without running the net.
+
+A data layer's top shapes come from its source, as in Caffe: it opens the source and reads one record
+(``--data-root DIR`` is where relative ``source`` paths are looked for, after the net's folder, as for
+``train``, ``test`` and ``time``).  Nets whose inputs are ``Input`` layers read nothing.
 
 Parameter counts are the elements of every blob a layer stores, as Caffe stores them (BatchNorm's
 three statistics blobs included).  ``--json`` prints one JSON object (DESIGN §8).
@@ -19,6 +23,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--level", type=int, default=None, help="NetState level")
     p.add_argument("--stage", action="append", default=None, help="NetState stage (repeatable)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--data-root", help="where data layers look for relative source paths (after the net's folder)")
     p.set_defaults(run=run)
 
 
@@ -41,7 +46,10 @@ def format_table(summary: dict) -> str:
 def run(args) -> int:
     from ..net import Net
 
-    net = Net(args.net, phase=args.phase, level=args.level, stages=args.stage, options={"peek_only": True})
+    options = {"peek_only": True}
+    if args.data_root:
+        options["data_root"] = args.data_root
+    net = Net(args.net, phase=args.phase, level=args.level, stages=args.stage, options=options)
     summary = net.summary()
     print(json.dumps(summary) if args.json else format_table(summary))
     return 0

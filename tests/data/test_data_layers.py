@@ -252,6 +252,19 @@ def test_summary_does_not_start_reading(make_npz, capsys):
     assert not [t for t in set(threading.enumerate()) - before if t.name.startswith("caffe_like-data")]
 
 
+
+def test_summary_finds_relative_sources_under_data_root(make_npz, tmp_path, capsys):
+    path, _ = make_npz(n=3)
+    nets = tmp_path / "nets"
+    nets.mkdir()
+    net_file = nets / "net.yaml"
+    net_file.write_text("name: n\nlayer:\n  - {name: d, type: Data, top: [data, label],\n"
+                        f"     data_param: {{source: {path.name}, backend: NPZ, batch_size: 2}}}}\n")
+    assert main(["summary", str(net_file), "--phase", "TRAIN"]) == 2  # not next to the net: a clear error
+    assert "--data-root" in capsys.readouterr().err
+    assert main(["summary", str(net_file), "--json", "--phase", "TRAIN", "--data-root", str(path.parent)]) == 0
+    assert json.loads(capsys.readouterr().out)["layers"][0]["top_shapes"] == {"data": [2, 1, 4, 5], "label": [2]}
+
 # -- MemoryData --------------------------------------------------------------------------------------
 
 def memory_net(transform=None, batch_size=2, shape=(1, 2, 3), phase="TRAIN"):
