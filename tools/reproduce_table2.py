@@ -233,7 +233,9 @@ def run_one(job: dict, progress=None) -> dict:
     import torch
 
     from caffe_like.errors import SolverError
+    from caffe_like.solver.malloc import tune_malloc
 
+    tune_malloc()  # as caffe-like train does: no page faults per iteration (docs/benchmarks.md)
     torch.set_num_threads(int(job.get("threads", 1)))
     started = time.perf_counter()
     net_param, solver_param = load_configs(job["variant"], job.get("net", "mnist2d"))
