@@ -20,11 +20,9 @@ Example:
 
 from __future__ import annotations
 
-import json
 import os
 import shlex
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -138,24 +136,8 @@ def main(argv=None) -> int:
                 jobs.append({"device": args.device, "data_root": data_root, "eval_every": args.eval_every,
                              "out_dir": str(runs_dir), "id": f"{variant}_lambda{lam:g}_seed{seed}", "net": args.net,
                              "variant": variant, "seed": seed, "overrides": o, "iters": args.iters})
-    started = time.perf_counter()
-    if args.report_only:
-        results = [json.loads((runs_dir / f"{j['id']}.json").read_text()) for j in jobs
-                   if (runs_dir / f"{j['id']}.json").exists()]
-        if not results:
-            parser.error(f"no runs found in {runs_dir}")
-        meta_path = runs_dir / "meta.json"
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-        seconds, wall_note = meta.get("seconds", 0.0), meta.get("wall_note")
-        command, commit, host = meta.get("command", command), meta.get("commit", "unknown"), meta.get("machine", "unknown")
-    else:
-        wall_note = None
-        runs_dir.mkdir(parents=True, exist_ok=True)
-        results = rt.run_all(jobs, args.jobs, estimate=not args.no_estimate, device=args.device, data_root=data_root)
-        seconds = time.perf_counter() - started
-        commit, host = rt.git_commit(), rt.machine()
-        (runs_dir / "meta.json").write_text(json.dumps({"command": command, "commit": commit, "machine": host,
-                                                        "seconds": seconds}))
+    results, seconds, wall_note, command, commit, host = rt.run_or_load(jobs, args, runs_dir=runs_dir, command=command,
+                                                                        data_root=data_root, parser=parser)
     figures_rel = os.path.relpath(args.figures, args.results.parent)
     body = sweep_markdown(results, command=command, seconds=seconds, commit=commit, host=host, figures=figures_rel,
                           net=args.net, wall_note=wall_note)

@@ -646,6 +646,34 @@ def build_parser(description: str = __doc__) -> argparse.ArgumentParser:
     return p
 
 
+def run_or_load(jobs: list[dict], args, *, runs_dir: Path, command: str, data_root, parser):
+    """Train ``jobs`` (recording the command, commit, machine and wall time in ``runs_dir/meta.json``), or with
+    ``--report-only`` read their saved results and that record back.
+
+    Returns ``(results, seconds, wall_note, command, commit, host)``.
+    """
+    started = time.perf_counter()
+    if args.report_only:
+        results = []
+        for job in jobs:
+            path = runs_dir / f"{job['id']}.json"
+            if path.exists():
+                results.append(json.loads(path.read_text()))
+        if not results:
+            parser.error(f"no runs found in {runs_dir}")
+        meta_path = runs_dir / "meta.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
+        return (results, meta.get("seconds", 0.0), meta.get("wall_note"), meta.get("command", command),
+                meta.get("commit", "unknown"), meta.get("machine", "unknown"))
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    results = run_all(jobs, args.jobs, estimate=not args.no_estimate, device=args.device, data_root=data_root)
+    seconds = time.perf_counter() - started
+    commit, host = git_commit(), machine()
+    (runs_dir / "meta.json").write_text(json.dumps({"command": command, "commit": commit, "machine": host,
+                                                    "seconds": seconds}))
+    return results, seconds, None, command, commit, host
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     parser.add_argument("--explore", action="store_true",
@@ -679,27 +707,8 @@ def main(argv=None) -> int:
                 jobs.append({**common, "id": f"{variant}_seed{seed}", "variant": variant, "seed": seed,
                              "overrides": o, "iters": args.iters})
 
-    started = time.perf_counter()
-    if args.report_only:
-        results = []
-        for job in jobs:
-            path = runs_dir / f"{job['id']}.json"
-            if path.exists():
-                results.append(json.loads(path.read_text()))
-        if not results:
-            parser.error(f"no runs found in {runs_dir}")
-        meta_path = runs_dir / "meta.json"
-        meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-        seconds, wall_note = meta.get("seconds", 0.0), meta.get("wall_note")
-        command, commit, host = meta.get("command", command), meta.get("commit", "unknown"), meta.get("machine", "unknown")
-    else:
-        wall_note = None
-        runs_dir.mkdir(parents=True, exist_ok=True)
-        results = run_all(jobs, args.jobs, estimate=not args.no_estimate, device=args.device, data_root=data_root)
-        seconds = time.perf_counter() - started
-        commit, host = git_commit(), machine()
-        (runs_dir / "meta.json").write_text(json.dumps({"command": command, "commit": commit, "machine": host,
-                                                        "seconds": seconds}))
+    results, seconds, wall_note, command, commit, host = run_or_load(jobs, args, runs_dir=runs_dir, command=command,
+                                                                     data_root=data_root, parser=parser)
     figures_rel = os.path.relpath(args.figures, args.results.parent)
     if args.explore:
         body = explore_markdown(results, command=command, commit=commit, host=host)
