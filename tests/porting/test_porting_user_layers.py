@@ -75,17 +75,27 @@ def test_plugin_that_cannot_be_imported(capsys):
     assert "cannot import plugin module 'no_such_plugin_module_anywhere'" in err and "PYTHONPATH" in err
 
 
-def test_entry_point_package(tmp_path, monkeypatch):
-    """An installed package declaring a caffe_like.layers entry point is found when a net names its type."""
+def _install_fake_packages(tmp_path, monkeypatch, entry_points: dict[str, str], modules: dict[str, str]):
+    """A site folder on sys.path holding ``modules`` ({name: source}) and one installed distribution per
+    ``entry_points`` item ({entry point name: the module it names in the caffe_like.layers group}); the
+    registry is told that it has not looked at entry points yet."""
     site = tmp_path / "site"
     site.mkdir()
-    (site / "lab_fork_pkg.py").write_text(PLUGIN.format(cls="TimesFromPackage"))
-    info = site / "lab_fork_pkg-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lab-fork-pkg\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[caffe_like.layers]\nlab_fork = lab_fork_pkg\n")
+    for name, source in modules.items():
+        (site / f"{name}.py").write_text(source)
+    for name, target in entry_points.items():
+        info = site / f"{name}-1.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+        (info / "entry_points.txt").write_text(f"[caffe_like.layers]\n{name} = {target}\n")
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setattr(registry, "_entry_points_loaded", False)
+
+
+def test_entry_point_package(tmp_path, monkeypatch):
+    """An installed package declaring a caffe_like.layers entry point is found when a net names its type."""
+    _install_fake_packages(tmp_path, monkeypatch, {"lab_fork": "lab_fork_pkg"},
+                           {"lab_fork_pkg": PLUGIN.format(cls="TimesFromPackage")})
     assert "TimesFromPackage" not in registry.LAYERS
     registry.load_entry_points()
     assert registry._entry_points_loaded and registry.LAYERS["TimesFromPackage"].__module__ == "lab_fork_pkg"
@@ -96,11 +106,10 @@ def test_entry_point_package(tmp_path, monkeypatch):
     assert main(["check", _net(tmp_path, "TimesFromPackage"), "--no-build"]) == 0
 
 
-def test_entry_point_types_are_found_when_a_net_names_them(tmp_path, monkeypatch, capsys):
+def test_entry_point_types_are_found_when_a_net_names_them(tmp_path, monkeypatch):
     """Without any explicit call: building a net (and the CLI) must look at the entry points first."""
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "lazy_fork_pkg.py").write_text(textwrap.dedent('''
+    _install_fake_packages(tmp_path, monkeypatch, {"lazy": "lazy_fork_pkg"},
+                           {"lazy_fork_pkg": textwrap.dedent('''
         import caffe_like
 
         @caffe_like.register_layer
@@ -110,22 +119,16 @@ def test_entry_point_types_are_found_when_a_net_names_them(tmp_path, monkeypatch
                 return [shapes[0]]
             def forward(self, x):
                 return (x + 1,)
-        '''))
-    info = site / "lazy_fork_pkg-1.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: lazy-fork-pkg\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[caffe_like.layers]\nlazy = lazy_fork_pkg\n")
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+        ''')})
     net = _net(tmp_path, "EntryPointLazy")
     built = caffe_like.Net(net)
     assert torch.equal(built(x=torch.zeros(2, 3))["y"], torch.ones(2, 3))
 
 
 def test_load_entry_points_directly_and_a_broken_one_warns(tmp_path, monkeypatch):
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "good_fork_pkg.py").write_text(textwrap.dedent('''
+    _install_fake_packages(tmp_path, monkeypatch,
+                           {"good_fork_pkg": "good_fork_pkg", "broken_fork_pkg": "module_that_does_not_exist"},
+                           {"good_fork_pkg": textwrap.dedent('''
         import caffe_like
 
         @caffe_like.register_layer
@@ -135,14 +138,7 @@ def test_load_entry_points_directly_and_a_broken_one_warns(tmp_path, monkeypatch
                 return [shapes[0]]
             def forward(self, x):
                 return (-x,)
-        '''))
-    for name, target in (("good_fork_pkg", "good_fork_pkg"), ("broken_fork_pkg", "module_that_does_not_exist")):
-        info = site / f"{name}-1.0.dist-info"
-        info.mkdir()
-        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
-        (info / "entry_points.txt").write_text(f"[caffe_like.layers]\n{name} = {target}\n")
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+        ''')})
     with pytest.warns(UserWarning, match="layer plugin 'broken_fork_pkg'.*failed to load"):
         registry.load_entry_points()
     assert registry.LAYERS["EntryPointNegate"].__module__ == "good_fork_pkg"
