@@ -7,6 +7,7 @@ pybroken.py); nets are written as prototxt files into a temporary folder.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from pathlib import Path
 
@@ -87,41 +88,43 @@ def test_compat_module_is_installed_as_caffe():
         caffe.Net("x.prototxt", caffe.TEST)
 
 
-def test_a_real_pycaffe_is_never_shadowed(tmp_path, monkeypatch):
+def _is_caffe_module(name: str) -> bool:
+    return name == "caffe" or name.startswith("caffe.")
+
+
+@contextlib.contextmanager
+def _pycaffe_on_path(tmp_path, monkeypatch, init_source: str):
+    """A ``caffe`` package with ``init_source`` as its __init__.py first on sys.path, and no caffe module
+    imported; afterwards sys.modules holds the caffe modules it held before, and only those."""
     fake = tmp_path / "site" / "caffe"
     fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text("REAL = True\nclass Layer:\n    pass\n")
-    saved = {k: v for k, v in sys.modules.items() if k == "caffe" or k.startswith("caffe.")}
+    (fake / "__init__.py").write_text(init_source)
+    saved = {k: v for k, v in sys.modules.items() if _is_caffe_module(k)}
     for key in saved:
         monkeypatch.delitem(sys.modules, key)
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    monkeypatch.delenv("CAFFE_LIKE_PYCAFFE", raising=False)
     try:
+        yield
+    finally:
+        for key in [k for k in sys.modules if _is_caffe_module(k)]:
+            del sys.modules[key]
+        sys.modules.update(saved)
+
+
+def test_a_real_pycaffe_is_never_shadowed(tmp_path, monkeypatch):
+    monkeypatch.delenv("CAFFE_LIKE_PYCAFFE", raising=False)
+    with _pycaffe_on_path(tmp_path, monkeypatch, "REAL = True\nclass Layer:\n    pass\n"):
         module = pycaffe_compat.install()
         assert getattr(module, "REAL", False) and sys.modules["caffe"] is module
         assert not pycaffe_compat.is_installed()
         forced = pycaffe_compat.install(force=True)  # CAFFE_LIKE_PYCAFFE=compat
         assert forced is pycaffe_compat and pycaffe_compat.is_installed()
-    finally:
-        for key in [k for k in sys.modules if k == "caffe" or k.startswith("caffe.")]:
-            del sys.modules[key]
-        sys.modules.update(saved)
 
 
 def test_a_broken_pycaffe_counts_as_absent(tmp_path, monkeypatch):
-    fake = tmp_path / "site" / "caffe"
-    fake.mkdir(parents=True)
-    (fake / "__init__.py").write_text("raise ImportError('libcaffe.so: cannot open shared object file')\n")
-    saved = {k: v for k, v in sys.modules.items() if k == "caffe" or k.startswith("caffe.")}
-    for key in saved:
-        monkeypatch.delitem(sys.modules, key)
-    monkeypatch.syspath_prepend(str(tmp_path / "site"))
-    try:
+    with _pycaffe_on_path(tmp_path, monkeypatch,
+                          "raise ImportError('libcaffe.so: cannot open shared object file')\n"):
         assert pycaffe_compat.install() is pycaffe_compat
-    finally:
-        for key in [k for k in sys.modules if k == "caffe" or k.startswith("caffe.")]:
-            del sys.modules[key]
-        sys.modules.update(saved)
 
 
 def test_blob_api():
